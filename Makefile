@@ -1,0 +1,42 @@
+# gtekit developer commands. `make quickstart` and `make test` work on a fresh machine:
+# they create .venv, install torch 2.13.0 (CPU) first, then gtekit.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PIP := $(BIN)/python -m pip install --quiet --disable-pip-version-check
+
+.PHONY: install install-test quickstart test test-fast check clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(PIP) torch==2.13.0
+	$(PIP) -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml $(VENV)/.installed
+	$(PIP) -e '.[test]'
+	touch $@
+
+install: $(VENV)/.installed
+install-test: $(VENV)/.installed-test
+
+## quickstart: mine stdlib pairs, train all-MiniLM-L6-v2 on CPU, print before/after
+quickstart: $(VENV)/.installed
+	$(BIN)/gtekit quickstart
+
+## test: the whole suite (unit tests on tiny random models + a few marked MiniLM tests)
+test: $(VENV)/.installed-test
+	$(BIN)/python -m pytest -q
+
+## test-fast: skip the tests that load the real MiniLM
+test-fast: $(VENV)/.installed-test
+	$(BIN)/python -m pytest -q -m "not minilm and not slow"
+
+## check: lint
+check: $(VENV)/.installed-test
+	$(BIN)/ruff check gtekit tests
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache .ruff_cache

@@ -1,0 +1,155 @@
+"""The ``gtekit`` command. Thin: parses options and calls the library; ties the stages together."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+DESCRIPTION = """\
+gtekit trains, evaluates and serves general-purpose text embedding models with the GTE
+multi-stage contrastive recipe.
+
+  gtekit quickstart                                   mine stdlib pairs, train MiniLM, compare before/after
+  gtekit train recipes/quickstart.yaml --set train.lr=1e-4
+  gtekit encode all-MiniLM-L6-v2 texts.txt -o embeddings.npy
+  gtekit eval all-MiniLM-L6-v2 --tasks STSBenchmark -o results.json
+"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _quiet_libraries()
+    try:
+        return args.handler(args) or 0
+    except (ValueError, FileNotFoundError, RuntimeError) as error:
+        if args.verbose:
+            raise
+        print(f"gtekit {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"gtekit {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="gtekit", description=DESCRIPTION,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("-v", "--verbose", action="store_true", help="log details and show full tracebacks")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                     help="run `gtekit COMMAND --help` for its options")
+
+    train = commands.add_parser("train", help="train a model from a YAML recipe",
+                                description="Train from a YAML recipe (see recipes/). Checkpoints go to "
+                                            "train.output_dir/checkpoints, the final model to train.output_dir/model.")
+    train.add_argument("recipe", help="YAML recipe file")
+    train.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                       help="override a recipe value, e.g. --set train.lr=1e-4 (repeatable)")
+    train.add_argument("--resume", action="store_true",
+                       help="continue from the latest complete checkpoint in train.output_dir")
+    train.set_defaults(handler=_train)
+
+    encode = commands.add_parser("encode", help="embed texts into a .npy array",
+                                 description="Embed one text per line (.txt) or one field of each JSONL row.")
+    encode.add_argument("model", help="model folder, 'all-MiniLM-L6-v2' or a hub name")
+    encode.add_argument("input", help="a .txt file (one text per line) or .jsonl/.jsonl.gz file")
+    encode.add_argument("-o", "--output", required=True, help="output .npy file (N, dimension), float32")
+    encode.add_argument("--field", default="text", help="JSONL field holding the text (default: text)")
+    encode.add_argument("--kind", choices=["query", "document"], default=None,
+                        help="add the model's query or document prefix/delimiters")
+    encode.add_argument("--batch-size", type=int, default=64, help="texts per forward pass (default: 64)")
+    encode.add_argument("--no-normalize", action="store_true", help="do not L2-normalise the embeddings")
+    encode.add_argument("--bf16", action="store_true", help="bf16 autocast (faster on recent CPUs/GPUs)")
+    encode.set_defaults(handler=_encode)
+
+    evaluate = commands.add_parser("eval", help="evaluate models on named tasks",
+                                   description="Evaluate one or more models; scores are on mteb's 0-1 scale.")
+    evaluate.add_argument("models", nargs="+", help="model folders, 'all-MiniLM-L6-v2' or hub names")
+    evaluate.add_argument("--tasks", default="STSBenchmark",
+                          help="comma-separated task names (STSBenchmark, PythonStdlibCodeSearch)")
+    evaluate.add_argument("-o", "--output", help="results JSON file (one model: {model, tasks}; several: a list)")
+    evaluate.set_defaults(handler=_eval)
+
+    quick = commands.add_parser(
+        "quickstart", help="mine stdlib (docstring, code) pairs, train all-MiniLM-L6-v2, compare",
+        description="Mine (docstring, code) pairs from the Python standard library (split by module), "
+                    "train the bundled all-MiniLM-L6-v2 with the GTE loss on CPU, and print held-out code "
+                    "search and STS-B before/after.")
+    quick.add_argument("--output-dir", default="runs/quickstart", help="where data, checkpoints and model go")
+    quick.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                       help="override a value of the quickstart recipe, e.g. --set train.steps=20")
+    quick.add_argument("--resume", action="store_true", help="continue an interrupted quickstart run")
+    quick.set_defaults(handler=_quickstart)
+    return parser
+
+
+def _train(args) -> int:
+    from .config import load_recipe
+    from .training.trainer import Trainer
+
+    recipe = load_recipe(args.recipe, args.overrides)
+    result = Trainer(recipe).train(resume=args.resume)
+    print(f"trained {result.steps} steps; model saved to {result.model_dir}")
+    return 0
+
+
+def _encode(args) -> int:
+    import numpy as np
+
+    from .data.text_files import read_texts
+    from .embedder import Embedder
+
+    texts = read_texts(Path(args.input), field=args.field)
+    model = Embedder.load(args.model)
+    embeddings = model.encode(texts, batch_size=args.batch_size, normalize=not args.no_normalize,
+                              kind=args.kind, show_progress=True, bf16=args.bf16)
+    output = Path(args.output)
+    tmp = output.with_name(f".tmp-{output.name}")
+    with open(tmp, "wb") as handle:
+        np.save(handle, embeddings)
+    os.replace(tmp, output)
+    print(f"wrote {embeddings.shape[0]} x {embeddings.shape[1]} embeddings to {output}")
+    return 0
+
+
+def _eval(args) -> int:
+    from .embedder import Embedder
+    from .evaluation.report import format_table, write_json
+    from .evaluation.tasks import evaluate
+
+    tasks = [name.strip() for name in args.tasks.split(",") if name.strip()]
+    all_results = []
+    for name in args.models:
+        model = Embedder.load(name)
+        all_results.append({"model": name, "tasks": evaluate(model, tasks)})
+    print(format_table(all_results))
+    if args.output:
+        write_json(Path(args.output), all_results[0] if len(all_results) == 1 else all_results)
+    return 0
+
+
+def _quickstart(args) -> int:
+    from .quickstart import run_quickstart
+
+    run_quickstart(Path(args.output_dir), overrides=args.overrides, resume=args.resume)
+    return 0
+
+
+def _quiet_libraries() -> None:
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    try:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()
+    except ImportError:  # pragma: no cover
+        pass
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

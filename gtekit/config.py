@@ -1,0 +1,189 @@
+"""Typed recipe configuration: dataclasses loaded from YAML, with dotted command-line overrides.
+
+``load_recipe("recipes/quickstart.yaml", ["train.lr=1e-4"])`` -> ``Recipe``. An unknown key or a
+value of the wrong type is an error that names the key and lists the valid ones. Depends on
+nothing else in gtekit.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A recipe that cannot be used: unknown key, wrong type, bad value."""
+
+
+@dataclass
+class ModelConfig:
+    """The encoder to train."""
+
+    name: str = "all-MiniLM-L6-v2"  # local folder, bundled model or hub name
+    random_init: bool = False  # a random BERT with `name`'s tokenizer instead of `name`'s weights
+    hidden_size: int = 384  # random_init only
+    num_layers: int = 6  # random_init only
+    num_heads: int = 12  # random_init only
+    pooling: str | None = None  # mean | cls | last; None keeps the model's own
+    max_seq_length: int = 128
+    query_prefix: str = ""
+    document_prefix: str = ""
+    delimiters: bool = False  # cpt-text '[' ']' / '{' '}' around queries / documents
+
+
+@dataclass
+class DataConfig:
+    """Training sources: each file is one source; every batch comes from one source (GTE Eq. 4)."""
+
+    sources: list[str] = field(default_factory=list)  # files, folders or globs (JSONL, JSONL.gz, Parquet)
+    alpha: float = 0.5  # p_i ∝ n_i^α
+    weights: dict[str, float] = field(default_factory=dict)  # per-source multipliers on n_i^α
+    negatives_per_query: int = 0  # hard negatives used per pair (group size - 1)
+    skip_invalid: bool = False  # skip and count malformed rows instead of stopping
+
+
+@dataclass
+class LossConfig:
+    """The contrastive objective (gtekit.losses)."""
+
+    name: str = "gte"  # gte | infonce | symmetric
+    temperature: float = 0.01  # τ; for `symmetric`, the initial value of the trainable τ
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation and bookkeeping."""
+
+    output_dir: str = "runs/train"
+    steps: int = 100
+    batch_size: int = 32  # pairs per step
+    lr: float = 2e-5
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.05  # linear warm-up over this share of steps, then linear decay to 0
+    max_grad_norm: float = 1.0
+    bf16: bool = False  # bf16 autocast (CPU and CUDA)
+    seed: int = 42
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    log_every: int = 10
+    save_every: int = 50  # steps between checkpoints (0: only at the end)
+    keep_checkpoints: int = 2
+
+
+@dataclass
+class Recipe:
+    """A training recipe: model, data, loss, training settings."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def load_recipe(path: str | Path | None = None, overrides: typing.Sequence[str] = ()) -> Recipe:
+    """Read a YAML recipe (or start from defaults when ``path`` is None) and apply ``key=value`` overrides."""
+    data: dict[str, Any] = {}
+    where = "recipe"
+    if path is not None:
+        where = str(path)
+        try:
+            data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        except FileNotFoundError:
+            raise ConfigError(f"recipe file {path} does not exist") from None
+        except yaml.YAMLError as error:
+            raise ConfigError(f"{path}: not valid YAML: {error}") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path}: a recipe is a mapping of sections, got {type(data).__name__}")
+    for override in overrides:
+        apply_override(data, override)
+    recipe = from_dict(Recipe, data, where=where)
+    if path is not None:
+        _resolve_relative_sources(recipe, Path(path).parent)
+    return recipe
+
+
+def apply_override(data: dict[str, Any], override: str) -> None:
+    """Set ``a.b.c=value`` in a nested dict; the value is parsed as YAML (``1e-4``, ``true``, ``[a, b]``)."""
+    key, sep, raw = override.partition("=")
+    if not sep or not key:
+        raise ConfigError(f"override {override!r} is not of the form section.key=value")
+    *parents, leaf = key.split(".")
+    node = data
+    for part in parents:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"override {override!r}: {part!r} is not a section")
+    node[leaf] = yaml.safe_load(raw) if raw.strip() else ""
+
+
+def from_dict(cls: type, data: Any, *, where: str = "recipe", prefix: str = "") -> Any:
+    """Build dataclass ``cls`` from a dict, checking every key and type."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: {prefix.rstrip('.') or 'recipe'} must be a mapping, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    values = {}
+    for key, value in data.items():
+        if key not in hints:
+            raise ConfigError(f"{where}: unknown key {prefix + str(key)!r}; valid keys"
+                              f"{' in ' + repr(prefix.rstrip('.')) if prefix else ''}: {', '.join(names)}")
+        values[key] = _convert(hints[key], value, where=where, key=prefix + key)
+    return cls(**values)
+
+
+def _convert(hint: Any, value: Any, *, where: str, key: str) -> Any:
+    if dataclasses.is_dataclass(hint):
+        return from_dict(hint, value, where=where, prefix=key + ".")
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (types.UnionType, typing.Union):
+        if value is None and type(None) in args:
+            return None
+        (inner,) = [arg for arg in args if arg is not type(None)]
+        return _convert(inner, value, where=where, key=key)
+    if origin is list:
+        if not isinstance(value, list):
+            raise _type_error(where, key, f"list of {args[0].__name__}", value)
+        return [_convert(args[0], item, where=where, key=f"{key}[{i}]") for i, item in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise _type_error(where, key, "mapping", value)
+        return {_convert(args[0], k, where=where, key=key): _convert(args[1], v, where=where, key=f"{key}.{k}")
+                for k, v in value.items()}
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if hint is float and isinstance(value, str):  # YAML 1.1 reads "1e-4" as a string
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    if not isinstance(value, hint) or (hint is int and isinstance(value, bool)):
+        raise _type_error(where, key, hint.__name__, value)
+    return value
+
+
+def _type_error(where: str, key: str, expected: str, value: Any) -> ConfigError:
+    return ConfigError(f"{where}: {key}: expected {expected}, got {value!r} ({type(value).__name__})")
+
+
+def _resolve_relative_sources(recipe: Recipe, base: Path) -> None:
+    """Source paths in a recipe are relative to the recipe file, unless they exist from the cwd."""
+    resolved = []
+    for source in recipe.data.sources:
+        candidate = base / source
+        resolved.append(source if Path(source).is_absolute() or Path(source).exists()
+                        or not candidate.exists() else str(candidate))
+    recipe.data.sources = resolved
+
+
+def recipe_to_yaml(recipe: Recipe) -> str:
+    return yaml.safe_dump(recipe.to_dict(), sort_keys=False)

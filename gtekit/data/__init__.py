@@ -1,0 +1,20 @@
+"""Training data: reading sources of (query, positive, negatives) pairs and choosing batches.
+
+Nothing here knows about models, tokenizers or losses.
+"""
+
+from __future__ import annotations
+
+from .pairs import Pair, PairFormatError, Source, load_sources, read_pairs, source_name
+from .sampler import SourceSampler, source_probabilities
+
+__all__ = [
+    "Pair",
+    "PairFormatError",
+    "Source",
+    "SourceSampler",
+    "load_sources",
+    "read_pairs",
+    "source_name",
+    "source_probabilities",
+]

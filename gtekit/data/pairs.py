@@ -1,0 +1,284 @@
+"""Training sources: files of (query, positive, negatives) pairs, read and checked row by row.
+
+A source is one file, and its name is the file name without the extension:
+
+- ``NAME.jsonl`` or ``NAME.jsonl.gz``: one JSON object per line,
+  ``{"query": str, "positive": str, "negatives": [str, ...]}`` with ``negatives`` optional.
+  Lines holding only whitespace are not rows and are ignored. Other fields are ignored.
+- ``NAME.parquet``: columns ``query`` and ``positive`` (string) and optionally ``negatives``
+  (list<string>); other columns are ignored.
+
+Every text must be a non-empty string that is not only whitespace, and null is never a valid
+value. A bad row raises :class:`PairFormatError`, whose message names the file, the 1-based line
+(blank lines counted; for Parquet: the 1-based row) and the field, e.g.
+``data/msmarco.jsonl:3: field 'positive': empty or whitespace-only text``. With
+``skip_invalid=True`` bad rows are skipped instead and every skip is reported in the result.
+A damaged file (corrupt gzip, unreadable Parquet, missing column) always raises.
+
+Depends on nothing else in gtekit; pyarrow is imported only to read Parquet.
+"""
+
+from __future__ import annotations
+
+import codecs
+import contextlib
+import gc
+import glob
+import gzip
+import json
+import zlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+SUFFIXES = (".jsonl", ".jsonl.gz", ".parquet")
+FIELDS = ("query", "positive", "negatives")
+_MISSING = object()
+_JSON_TYPE_NAMES = {type(None): "null", bool: "boolean", int: "number", float: "number",
+                    str: "string", list: "list", dict: "object"}
+
+
+@dataclass(frozen=True, slots=True)
+class Pair:
+    """One training example: a query, its positive document and optional hard negatives."""
+
+    query: str
+    positive: str
+    negatives: tuple[str, ...] = ()
+
+
+class PairFormatError(ValueError):
+    """A bad row or a damaged file; the message names the file, the line (or row) and the field."""
+
+    def __init__(self, path: str | Path, line: int | None, field: str | None, reason: str) -> None:
+        super().__init__(str(path), line, field, reason)  # all in args, so the error pickles
+        self.path, self.line, self.field, self.reason = str(path), line, field, reason
+
+    def __str__(self) -> str:
+        where = self.path if self.line is None else f"{self.path}:{self.line}"
+        what = "" if self.field is None else f"field '{self.field}': "
+        return f"{where}: {what}{self.reason}"
+
+
+class _RowError(Exception):
+    """A problem with one row, before the file and line are known."""
+
+    def __init__(self, field: str | None, reason: str) -> None:
+        super().__init__(field, reason)
+        self.field, self.reason = field, reason
+
+
+@dataclass
+class Source:
+    """One training source: its name (the file name without extension), file, pairs and skips."""
+
+    name: str
+    path: Path
+    pairs: list[Pair]
+    skipped: list[str]  # one message per skipped row (only with skip_invalid=True)
+
+
+def source_name(path: str | Path) -> str:
+    """The source name of a file: its name without ``.jsonl``, ``.jsonl.gz`` or ``.parquet``."""
+    name = Path(path).name
+    for suffix in SUFFIXES:
+        if name.endswith(suffix) and len(name) > len(suffix):
+            return name[: -len(suffix)]
+    raise PairFormatError(path, None, None, f"unsupported file type; supported: {', '.join(SUFFIXES)}")
+
+
+def read_pairs(path: str | Path, *, skip_invalid: bool = False) -> tuple[list[Pair], list[str]]:
+    """Read one source file; return ``(pairs, problems)``.
+
+    With ``skip_invalid=False`` the first bad row raises :class:`PairFormatError` and ``problems``
+    is empty. With ``skip_invalid=True`` bad rows are left out and ``problems`` holds one message
+    per row left out, so ``len(problems)`` is the number of rows skipped.
+    """
+    path = Path(path)
+    source_name(path)  # raises on an unsupported extension
+    rows = _parquet_rows(path) if path.name.endswith(".parquet") else _jsonl_rows(path)
+    pairs: list[Pair] = []
+    problems: list[str] = []
+    with _gc_paused():
+        for line, row in rows:
+            try:
+                if isinstance(row, _RowError):
+                    raise row
+                pairs.append(_pair_from_values(*row))
+            except _RowError as err:
+                error = PairFormatError(path, line, err.field, err.reason)
+                if not skip_invalid:
+                    raise error from None
+                problems.append(str(error))
+    return pairs, problems
+
+
+def load_sources(paths: Sequence[str | Path], *, skip_invalid: bool = False) -> list[Source]:
+    """Read every source named by ``paths``, in order.
+
+    Each entry is a file, a directory (its ``*.jsonl``, ``*.jsonl.gz`` and ``*.parquet`` files,
+    sorted, not recursive) or a glob pattern (matches sorted). Raises ``ValueError`` when an
+    entry matches nothing, when two files give the same source name, or when a source has no
+    pairs (for instance because every row was skipped).
+    """
+    if isinstance(paths, str | Path):
+        raise TypeError("load_sources takes a list of paths; wrap a single path in a list")
+    files = [file for entry in paths for file in _expand(entry)]
+    if not files:
+        raise ValueError("no training sources given")
+    seen: dict[str, Path] = {}
+    for file in files:
+        name = source_name(file)
+        if name in seen:
+            raise ValueError(f"two sources are both named {name!r}: {seen[name]} and {file}; "
+                             "rename one (the source name is the file name without extension)")
+        seen[name] = file
+    sources = []
+    for name, file in seen.items():
+        pairs, skipped = read_pairs(file, skip_invalid=skip_invalid)
+        if not pairs:
+            detail = f"all {len(skipped)} rows were skipped; first: {skipped[0]}" if skipped else "no rows"
+            raise ValueError(f"source {name!r} ({file}) is empty: {detail}")
+        sources.append(Source(name=name, path=file, pairs=pairs, skipped=skipped))
+    return sources
+
+
+def _expand(entry: str | Path) -> list[Path]:
+    """The source files named by one entry of ``load_sources``."""
+    path = Path(entry)
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.is_file() and p.name.endswith(SUFFIXES))
+        if not files:
+            raise ValueError(f"directory {path} holds no source files ({', '.join(SUFFIXES)})")
+        return files
+    if path.is_file():
+        return [path]
+    if glob.has_magic(str(entry)):
+        files = sorted(Path(match) for match in glob.glob(str(entry)) if Path(match).is_file())
+        if not files:
+            raise ValueError(f"pattern {str(entry)!r} matches no files")
+        return files
+    raise ValueError(f"no such file or directory: {entry}")
+
+
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector, which would otherwise rescan the millions of new objects
+    that reading a large file creates (none of them in reference cycles) many times over."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _jsonl_rows(path: Path) -> Iterator[tuple[int, tuple[object, object, object] | _RowError]]:
+    """(line number, field values or the line's error) for each non-blank line of a JSONL file."""
+    opener = gzip.open if path.name.endswith(".gz") else open
+    line = 0
+    try:
+        with opener(path, "rb") as file:
+            for line, raw in enumerate(file, start=1):
+                if raw.isspace():
+                    continue
+                try:
+                    values: tuple[object, object, object] | _RowError = _parse_json_line(raw, first=line == 1)
+                except _RowError as err:
+                    values = err
+                yield line, values
+    except (gzip.BadGzipFile, EOFError, zlib.error) as err:
+        where = f"after line {line}" if line else "before the first line"
+        raise PairFormatError(path, None, None, f"corrupt or truncated gzip data {where} ({err})") from None
+
+
+def _parse_json_line(raw: bytes, *, first: bool) -> tuple[object, object, object]:
+    """The (query, positive, negatives) values of one JSONL line; raises _RowError."""
+    if first and raw.startswith(codecs.BOM_UTF8):
+        raw = raw[len(codecs.BOM_UTF8):]
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        reason = f"not valid UTF-8 (byte 0x{raw[err.start]:02x} at byte {err.start} of the line)"
+        raise _RowError(_undecodable_field(raw), reason) from None
+    try:
+        row = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise _RowError(None, f"not valid JSON ({err})") from None
+    if not isinstance(row, dict):
+        raise _RowError(None, f"row is a JSON {_type_name(row)}, expected an object with fields "
+                              "'query', 'positive' and optionally 'negatives'")
+    query, positive = row.get("query", _MISSING), row.get("positive", _MISSING)
+    if query is _MISSING or positive is _MISSING:
+        missing = "query" if query is _MISSING else "positive"
+        raise _RowError(missing, f"missing (row has fields: {', '.join(map(repr, row)) or 'none'})")
+    return query, positive, row.get("negatives", ())
+
+
+def _undecodable_field(raw: bytes) -> str | None:
+    """The field whose text holds the bytes that are not UTF-8, when the line is otherwise JSON."""
+    try:
+        row = json.loads(raw.decode("utf-8", "surrogateescape"))
+    except json.JSONDecodeError:
+        return None
+    if not isinstance(row, dict):
+        return None
+    negatives = row.get("negatives")
+    texts = [(field, row.get(field)) for field in ("query", "positive")]
+    if isinstance(negatives, list):
+        texts += [(f"negatives[{k}]", text) for k, text in enumerate(negatives)]
+    for field, text in texts:
+        if isinstance(text, str) and any("\udc80" <= char <= "\udcff" for char in text):
+            return field
+    return None
+
+
+def _parquet_rows(path: Path) -> Iterator[tuple[int, tuple[object, object, object]]]:
+    """(row number, values) for each row of a Parquet file."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        present = pq.read_schema(path).names
+        for field in ("query", "positive"):
+            if field not in present:
+                raise PairFormatError(path, None, field,
+                                      f"missing column (columns present: {', '.join(present) or 'none'})")
+        columns = [field for field in FIELDS if field in present]
+        table = pq.read_table(path, columns=columns)
+    except pa.ArrowException as err:
+        raise PairFormatError(path, None, None, f"not a readable Parquet file ({err})") from None
+    queries = table.column("query").to_pylist()
+    positives = table.column("positive").to_pylist()
+    negatives = table.column("negatives").to_pylist() if "negatives" in columns else [()] * len(queries)
+    yield from enumerate(zip(queries, positives, negatives, strict=True), start=1)
+
+
+def _pair_from_values(query: object, positive: object, negatives: object) -> Pair:
+    """Check the three field values of one row and build its Pair; raises _RowError."""
+    if (_is_text(query) and _is_text(positive) and isinstance(negatives, list | tuple)
+            and all(map(_is_text, negatives))):
+        return Pair(query, positive, tuple(negatives))  # the common case, checked in one go
+    _checked_text(query, "query")
+    _checked_text(positive, "positive")
+    if not isinstance(negatives, list | tuple):
+        raise _RowError("negatives", f"expected a list of strings, got {_type_name(negatives)}")
+    for k, text in enumerate(negatives):
+        _checked_text(text, f"negatives[{k}]")
+    raise AssertionError("unreachable: a row failed the quick check but passed the detailed one")
+
+
+def _is_text(value: object) -> bool:
+    return isinstance(value, str) and not value.isspace() and value != ""
+
+
+def _checked_text(value: object, field: str) -> None:
+    if not isinstance(value, str):
+        raise _RowError(field, f"expected a string, got {_type_name(value)}")
+    if not value or value.isspace():
+        raise _RowError(field, "empty or whitespace-only text")
+
+
+def _type_name(value: object) -> str:
+    return _JSON_TYPE_NAMES.get(type(value), type(value).__name__)

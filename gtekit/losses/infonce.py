@@ -1,0 +1,27 @@
+"""InfoNCE with in-batch and optional hard negatives, GTE Eq. 3 (van den Oord et al., 2018)."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from ._similarity import all_documents, cosine_matrix
+
+
+def infonce(q: Tensor, d: Tensor, negatives: Tensor | None = None, temperature: float = 0.05) -> Tensor:
+    """L_cl = -(1/B) Σ_i log( e^{s(q_i,d_i)/τ} / Σ_j e^{s(q_i,d_j)/τ} ),  GTE Eq. 3.
+
+    The sum over j runs over every document in the batch: all B positives (in-batch negatives)
+    and all B·K hard negatives. s is cosine similarity (Eq. 7).
+
+    Args:
+        q: query embeddings (B, H).
+        d: positive document embeddings (B, H); d_i is q_i's positive.
+        negatives: hard negatives (B, K, H) or None.
+        temperature: τ (0.05 is sentence-transformers' scale 20).
+    """
+    documents = all_documents(q, d, negatives)  # (B(1+K), H)
+    logits = cosine_matrix(q, documents) / temperature  # (B, B(1+K))
+    labels = torch.arange(q.size(0), device=q.device)
+    return F.cross_entropy(logits, labels)

@@ -1,0 +1,32 @@
+"""Shared fixtures: a tiny random encoder with the MiniLM vocabulary, saved once per session."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+def make_tiny_embedder(**overrides):
+    from gtekit import Embedder
+
+    return Embedder.from_config("all-MiniLM-L6-v2", hidden_size=32, num_layers=2, num_heads=2,
+                                intermediate_size=64, max_position_embeddings=128, seed=0, **overrides)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory):
+    """A folder holding a tiny random BERT embedder (sentence-transformers layout)."""
+    folder = tmp_path_factory.mktemp("tiny-model")
+    make_tiny_embedder(max_seq_length=64).save(folder)
+    return folder
+
+
+@pytest.fixture
+def tiny_embedder(tiny_model_dir):
+    from gtekit import Embedder
+
+    return Embedder.load(tiny_model_dir)

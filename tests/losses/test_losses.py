@@ -1,0 +1,134 @@
+"""Each loss against a naive loop written from its paper, and `gte` against sentence-transformers."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from gtekit.losses import LogitScale, get_loss, gte, infonce, symmetric
+
+
+def cos(a: torch.Tensor, b: torch.Tensor) -> float:
+    return float(a.double() @ b.double() / (a.double().norm() * b.double().norm()))
+
+
+def naive_infonce(q, d, negatives, tau):
+    """GTE Eq. 3, one query at a time: candidates are all positives and all hard negatives."""
+    batch = q.size(0)
+    candidates = list(d) + ([n for i in range(batch) for n in negatives[i]] if negatives is not None else [])
+    total = 0.0
+    for i in range(batch):
+        z = sum(math.exp(cos(q[i], c) / tau) for c in candidates)
+        total += -math.log(math.exp(cos(q[i], d[i]) / tau) / z)
+    return total / batch
+
+
+def naive_gte(q, d, negatives, tau):
+    """GTE Eq. 5–6 term by term; d_j→d_i skips every document of query i's own group."""
+    batch = q.size(0)
+    groups = [[d[j]] + (list(negatives[j]) if negatives is not None else []) for j in range(batch)]
+    total = 0.0
+    for i in range(batch):
+        z = sum(math.exp(cos(q[i], doc) / tau) for group in groups for doc in group)  # q_i -> d_j
+        z += sum(math.exp(cos(q[i], q[j]) / tau) for j in range(batch) if j != i)  # q_i -> q_j
+        z += sum(math.exp(cos(q[j], d[i]) / tau) for j in range(batch))  # q_j -> d_i
+        z += sum(math.exp(cos(doc, d[i]) / tau) for j in range(batch) if j != i for doc in groups[j])
+        total += -math.log(math.exp(cos(q[i], d[i]) / tau) / z)
+    return total / batch
+
+
+def naive_symmetric(q, d, log_scale):
+    """cpt-text §2.2: mean of row-wise and column-wise cross-entropy of the M×M logits."""
+    m = q.size(0)
+    scale = min(math.exp(log_scale), 100.0)
+    logits = [[cos(q[i], d[j]) * scale for j in range(m)] for i in range(m)]
+    rows = sum(-logits[i][i] + math.log(sum(math.exp(x) for x in logits[i])) for i in range(m)) / m
+    cols = sum(-logits[j][j] + math.log(sum(math.exp(logits[i][j]) for i in range(m))) for j in range(m)) / m
+    return (rows + cols) / 2
+
+
+@pytest.fixture(params=[0, 3], ids=["no-negatives", "3-negatives"])
+def batch(request):
+    generator = torch.Generator().manual_seed(7 + request.param)
+    q = torch.randn(6, 16, generator=generator, dtype=torch.float64)
+    d = q + 1.5 * torch.randn(6, 16, generator=generator, dtype=torch.float64)
+    negatives = torch.randn(6, request.param, 16, generator=generator, dtype=torch.float64)
+    return q, d, (negatives if request.param else None)
+
+
+@pytest.mark.parametrize("tau", [0.01, 0.05, 1.0])
+def test_infonce_matches_naive_loop(batch, tau):
+    q, d, negatives = batch
+    assert infonce(q, d, negatives, temperature=tau).item() == pytest.approx(
+        naive_infonce(q, d, negatives, tau), rel=1e-5)
+
+
+@pytest.mark.parametrize("tau", [0.01, 0.05, 1.0])
+def test_gte_matches_naive_loop(batch, tau):
+    q, d, negatives = batch
+    assert gte(q, d, negatives, temperature=tau).item() == pytest.approx(
+        naive_gte(q, d, negatives, tau), rel=1e-5)
+
+
+@pytest.mark.parametrize("log_scale", [0.0, math.log(20.0), 6.0])
+def test_symmetric_matches_naive_loop(batch, log_scale):
+    q, d, _ = batch
+    assert symmetric(q, d, torch.tensor(log_scale)).item() == pytest.approx(
+        naive_symmetric(q, d, log_scale), rel=1e-5)
+
+
+def test_gte_equals_sentence_transformers_joint_four_directions(batch):
+    losses = pytest.importorskip("sentence_transformers.sentence_transformer.losses")
+    q, d, negatives = batch
+    q, d = q.float(), d.float()
+    reference = losses.MultipleNegativesRankingLoss(
+        None, scale=100.0, partition_mode="joint",
+        directions=("query_to_doc", "query_to_query", "doc_to_query", "doc_to_doc"))
+    columns = [q, d] + ([negatives[:, k].float() for k in range(negatives.size(1))] if negatives is not None else [])
+    expected = reference.compute_loss_from_embeddings(columns, None)
+    negs = negatives.float() if negatives is not None else None
+    assert gte(q, d, negs, temperature=0.01).item() == pytest.approx(expected.item(), rel=1e-5)
+
+
+def test_infonce_equals_sentence_transformers_default(batch):
+    losses = pytest.importorskip("sentence_transformers.sentence_transformer.losses")
+    q, d, negatives = batch
+    reference = losses.MultipleNegativesRankingLoss(None, scale=20.0)
+    columns = [q.float(), d.float()]
+    if negatives is not None:
+        columns += [negatives[:, k].float() for k in range(negatives.size(1))]
+    expected = reference.compute_loss_from_embeddings(columns, None)
+    negs = negatives.float() if negatives is not None else None
+    assert infonce(q.float(), d.float(), negs, temperature=0.05).item() == pytest.approx(expected.item(), rel=1e-5)
+
+
+def test_gte_gradients_match_naive_autograd(batch):
+    q, d, negatives = batch
+    q = q.clone().requires_grad_()
+    gte(q, d, negatives).backward()
+    assert torch.isfinite(q.grad).all() and q.grad.abs().sum() > 0
+
+
+def test_symmetric_logit_scale_is_trainable_and_clamped():
+    scale = LogitScale(initial_temperature=0.05)
+    q, d = torch.randn(4, 8), torch.randn(4, 8)
+    symmetric(q, d, scale.value).backward()
+    assert scale.value.grad is not None and scale.value.grad.abs() > 0
+    assert scale.temperature() == pytest.approx(0.05)
+    with torch.no_grad():
+        scale.value.fill_(10.0)  # exp(10) > 100: clamped, so no gradient flows to the scale
+    scale.value.grad = None
+    symmetric(q, d, scale.value).backward()
+    assert scale.value.grad.abs() == 0
+    assert scale.temperature() == pytest.approx(0.01)
+
+
+def test_bad_shapes_and_names_are_clear_errors():
+    with pytest.raises(ValueError, match="must both be"):
+        gte(torch.randn(3, 4), torch.randn(2, 4))
+    with pytest.raises(ValueError, match="negatives must be"):
+        infonce(torch.randn(3, 4), torch.randn(3, 4), torch.randn(3, 4))
+    with pytest.raises(ValueError, match="valid: gte, infonce, symmetric"):
+        get_loss("triplet")

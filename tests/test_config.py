@@ -1,0 +1,43 @@
+"""Recipes: YAML + dotted overrides into typed dataclasses; bad keys and types are named."""
+
+from __future__ import annotations
+
+import pytest
+
+from gtekit.config import ConfigError, Recipe, load_recipe
+
+
+def test_yaml_and_overrides(tmp_path):
+    recipe_file = tmp_path / "r.yaml"
+    (tmp_path / "pairs.jsonl").write_text("")
+    recipe_file.write_text("model:\n  name: x\ndata:\n  sources: [pairs.jsonl]\ntrain:\n  lr: 1e-4\n  steps: 5\n")
+    recipe = load_recipe(recipe_file, ["train.steps=7", "loss.name=infonce", "data.weights={a: 2}"])
+    assert isinstance(recipe, Recipe)
+    assert recipe.model.name == "x" and recipe.train.lr == 1e-4 and recipe.train.steps == 7
+    assert recipe.loss.name == "infonce" and recipe.data.weights == {"a": 2.0}
+    assert recipe.data.sources == [str(tmp_path / "pairs.jsonl")]  # relative to the recipe file
+
+
+@pytest.mark.parametrize(("override", "message"), [
+    ("train.lrr=1", "unknown key 'train.lrr'; valid keys in 'train': output_dir, steps"),
+    ("trian.lr=1", "unknown key 'trian'; valid keys: model, data, loss, train"),
+    ("train.steps=ten", "train.steps: expected int, got 'ten'"),
+    ("train.bf16=1", "train.bf16: expected bool"),
+    ("data.sources=a.jsonl", "data.sources: expected list of str"),
+    ("noequals", "not of the form"),
+])
+def test_bad_overrides_name_the_key(override, message):
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace("[", r"\[")):
+        load_recipe(None, [override])
+
+
+def test_bad_yaml_files(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_recipe(tmp_path / "missing.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("train: [1, 2")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_recipe(bad)
+    bad.write_text("train:\n  steps: 1.5\n")
+    with pytest.raises(ConfigError, match=r"bad.yaml: train.steps: expected int, got 1.5"):
+        load_recipe(bad)

@@ -1,0 +1,121 @@
+"""The Embedder: pooling, prefixes, encode, save/load and sentence-transformers compatibility."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from gtekit import Embedder
+from gtekit.model_files import ModelNotFoundError
+from gtekit.pooling import cls_pooling, get_pooling, last_token_pooling, mean_pooling
+
+TEXTS = ["A man is playing a guitar.", "def add(a, b):\n    return a + b", "short",
+         "The quick brown fox jumps over the lazy dog " * 5, "Ünïcödé text — with dashes"]
+
+
+def test_poolings_by_hand():
+    hidden = torch.arange(2 * 4 * 3, dtype=torch.float32).view(2, 4, 3)
+    right = torch.tensor([[1, 1, 0, 0], [1, 1, 1, 1]])
+    left = torch.tensor([[0, 0, 1, 1], [1, 1, 1, 1]])
+    assert torch.allclose(mean_pooling(hidden, right)[0], hidden[0, :2].mean(0))
+    assert torch.allclose(mean_pooling(hidden, right)[1], hidden[1].mean(0))
+    assert torch.equal(cls_pooling(hidden, right), hidden[:, 0])
+    assert torch.equal(last_token_pooling(hidden, right), torch.stack([hidden[0, 1], hidden[1, 3]]))
+    assert torch.equal(last_token_pooling(hidden, left), torch.stack([hidden[0, 3], hidden[1, 3]]))
+    with pytest.raises(ValueError, match="valid: mean, cls, last"):
+        get_pooling("max")
+
+
+def test_prefixes_and_cpt_delimiters(tiny_embedder):
+    tiny_embedder.settings.query_prefix = "query: "
+    tiny_embedder.settings.document_prefix = "passage: "
+    assert tiny_embedder.prepare(["x"], "query") == ["query: x"]
+    assert tiny_embedder.prepare(["x"], "document") == ["passage: x"]
+    assert tiny_embedder.prepare(["x"]) == ["x"]
+    tiny_embedder.settings.delimiters = True
+    assert tiny_embedder.prepare(["x"], "query") == ["[query: x]"]
+    assert tiny_embedder.prepare(["x"], "document") == ["{passage: x}"]
+    with pytest.raises(ValueError, match="valid: 'query', 'document'"):
+        tiny_embedder.prepare(["x"], "passage")
+
+
+def test_encode_is_independent_of_batching_and_order(tiny_embedder):
+    full = tiny_embedder.encode(TEXTS, batch_size=64)
+    one_by_one = np.stack([tiny_embedder.encode(text)[0] for text in TEXTS])
+    assert full.shape == (len(TEXTS), 32) and full.dtype == np.float32
+    np.testing.assert_allclose(full, one_by_one, atol=1e-5)
+    np.testing.assert_allclose(np.linalg.norm(full, axis=1), 1.0, rtol=1e-5)
+    raw = tiny_embedder.encode(TEXTS, normalize=False)
+    assert not np.allclose(np.linalg.norm(raw, axis=1), 1.0)
+
+
+@pytest.mark.parametrize("pooling", ["mean", "cls", "last"])
+def test_saved_model_loads_in_sentence_transformers_with_same_embeddings(tmp_path, pooling):
+    sentence_transformers = pytest.importorskip("sentence_transformers")
+    from conftest import make_tiny_embedder
+
+    model = make_tiny_embedder(pooling=pooling, max_seq_length=64, query_prefix="query: ")
+    model.save(tmp_path / "m")
+    ours = model.encode(TEXTS)
+    theirs = sentence_transformers.SentenceTransformer(str(tmp_path / "m"), device="cpu").encode(TEXTS)
+    cosine = (ours * theirs).sum(1) / np.linalg.norm(theirs, axis=1)
+    assert cosine.min() >= 0.9999
+    reloaded = Embedder.load(tmp_path / "m")
+    assert reloaded.settings == model.settings
+    np.testing.assert_allclose(reloaded.encode(TEXTS), ours, atol=1e-6)
+    st_config = json.loads((tmp_path / "m" / "config_sentence_transformers.json").read_text())
+    assert st_config["prompts"] == {"query": "query: "}
+
+
+def test_loads_sentence_transformers_and_plain_folders(tmp_path, tiny_model_dir):
+    st_only = tmp_path / "st"
+    shutil.copytree(tiny_model_dir, st_only)
+    (st_only / "gtekit_config.json").unlink()  # read the sentence-transformers files alone
+    model = Embedder.load(st_only)
+    assert (model.settings.pooling, model.settings.normalize, model.settings.max_seq_length) == ("mean", True, 64)
+    plain = tmp_path / "plain"
+    model.encoder.save_pretrained(plain)
+    model.tokenizer.save_pretrained(plain)
+    plain_model = Embedder.load(plain)
+    assert plain_model.settings.pooling == "mean"
+    np.testing.assert_allclose(plain_model.encode(TEXTS[:2]), model.encode(TEXTS[:2]), atol=1e-6)
+
+
+def test_never_unpickles_weights(tmp_path, tiny_model_dir):
+    folder = tmp_path / "pickled"
+    shutil.copytree(tiny_model_dir, folder)
+    (folder / "model.safetensors").rename(folder / "pytorch_model.bin")
+    with pytest.raises(FileNotFoundError, match="never unpickles"):
+        Embedder.load(folder)
+
+
+def test_offline_hub_name_fails_with_instructions(monkeypatch, tmp_path):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path))
+    with pytest.raises(ModelNotFoundError, match="pass its path"):
+        Embedder.load("some-org/some-model-that-is-not-here")
+    with pytest.raises(ModelNotFoundError, match="does not exist"):
+        Embedder.load("./no/such/folder")
+
+
+def test_from_config_is_random_and_seeded():
+    from conftest import make_tiny_embedder
+
+    a, b = make_tiny_embedder(), make_tiny_embedder()
+    np.testing.assert_array_equal(a.encode(TEXTS[:2]), b.encode(TEXTS[:2]))
+    assert a.dimension == 32 and a.source.startswith("random:")
+
+
+@pytest.mark.minilm
+def test_bundled_minilm_matches_sentence_transformers_and_roundtrips(tmp_path):
+    sentence_transformers = pytest.importorskip("sentence_transformers")
+    model = Embedder.load("sentence-transformers/all-MiniLM-L6-v2")
+    assert (model.dimension, model.settings.pooling, model.settings.max_seq_length) == (384, "mean", 256)
+    ours = model.encode(TEXTS)
+    model.save(tmp_path / "saved")
+    theirs = sentence_transformers.SentenceTransformer(str(tmp_path / "saved"), device="cpu").encode(TEXTS)
+    assert ((ours * theirs).sum(1)).min() >= 0.9999

@@ -1,0 +1,114 @@
+"""The training loop: exact resume, crash-safe checkpoints, every loss trains, hard negatives."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from gtekit.config import load_recipe
+from gtekit.training import checkpoint as checkpoint_module
+from gtekit.training.checkpoint import latest_checkpoint, list_checkpoints
+from gtekit.training.trainer import Trainer
+
+
+def write_source(path, n, negatives=0):
+    with open(path, "w") as handle:
+        for i in range(n):
+            row = {"query": f"what is item {i} of {path.stem}?", "positive": f"item {i} is a {path.stem} thing {i * 7}"}
+            if negatives:
+                row["negatives"] = [f"unrelated text {i}-{k}" for k in range(negatives)]
+            handle.write(json.dumps(row) + "\n")
+    return path
+
+
+@pytest.fixture
+def sources(tmp_path):
+    return [write_source(tmp_path / "alpha.jsonl", 40, negatives=2), write_source(tmp_path / "beta.jsonl", 12)]
+
+
+def make_recipe(tiny_model_dir, sources, output_dir, *extra):
+    return load_recipe(None, [
+        f"model.name={tiny_model_dir}", "model.max_seq_length=32",
+        f"data.sources=[{', '.join(str(s) for s in sources)}]",
+        f"train.output_dir={output_dir}", "train.steps=6", "train.batch_size=4", "train.lr=1e-3",
+        "train.save_every=2", "train.log_every=0", "train.keep_checkpoints=5", *extra])
+
+
+def weights(trainer):
+    return {k: v.clone() for k, v in trainer.parts.state_dict().items()}
+
+
+def test_resume_ends_with_the_same_weights(tiny_model_dir, sources, tmp_path):
+    uninterrupted = Trainer(make_recipe(tiny_model_dir, sources, tmp_path / "a"))
+    full = uninterrupted.train()
+    stopped = Trainer(make_recipe(tiny_model_dir, sources, tmp_path / "b"))
+    first = stopped.train(stop_after=3)
+    assert first.steps == 3 and latest_checkpoint(tmp_path / "b" / "checkpoints").name == "step-0000003"
+    resumed = Trainer(make_recipe(tiny_model_dir, sources, tmp_path / "b"))
+    second = resumed.train(resume=True)
+    assert second.steps == 6
+    assert first.losses + second.losses == pytest.approx(full.losses, rel=1e-6)
+    for name, value in weights(uninterrupted).items():
+        torch.testing.assert_close(weights(resumed)[name], value, rtol=0, atol=1e-6, msg=name)
+    assert (tmp_path / "b" / "model" / "model.safetensors").is_file()
+
+
+def test_interrupted_checkpoint_write_keeps_the_previous_one(tiny_model_dir, sources, tmp_path, monkeypatch):
+    trainer = Trainer(make_recipe(tiny_model_dir, sources, tmp_path / "run"))
+    trainer.train(stop_after=2)
+    before = latest_checkpoint(tmp_path / "run" / "checkpoints")
+    real_save_file = checkpoint_module.save_file
+
+    def crash_midway(tensors, filename, *args, **kwargs):
+        real_save_file(tensors, filename, *args, **kwargs)
+        if filename.endswith("optimizer.safetensors"):
+            raise KeyboardInterrupt("simulated crash while writing a checkpoint")
+
+    monkeypatch.setattr(checkpoint_module, "save_file", crash_midway)
+    with pytest.raises(KeyboardInterrupt):
+        trainer.train(stop_after=2)  # reaches step 4, crashes while saving it
+    monkeypatch.undo()
+    assert latest_checkpoint(tmp_path / "run" / "checkpoints") == before
+    assert [p.name for p in list_checkpoints(tmp_path / "run" / "checkpoints")] == ["step-0000002"]
+    fresh = Trainer(make_recipe(tiny_model_dir, sources, tmp_path / "run"))
+    assert fresh.resume() and fresh.step == 2
+
+
+@pytest.mark.parametrize("loss", ["gte", "infonce", "symmetric"])
+def test_every_loss_trains(tiny_model_dir, sources, tmp_path, loss):
+    recipe = make_recipe(tiny_model_dir, sources, tmp_path / loss, f"loss.name={loss}", "train.steps=4",
+                         "loss.temperature=0.05")
+    trainer = Trainer(recipe)
+    start = weights(trainer)
+    result = trainer.train()
+    assert len(result.losses) == 4 and all(torch.isfinite(torch.tensor(result.losses)))
+    changed = [k for k, v in weights(trainer).items() if not torch.equal(v, start[k])]
+    assert any("encoder" in k for k in changed)
+    if loss == "symmetric":
+        assert "logit_scale.value" in changed
+
+
+def test_hard_negatives_and_log(tiny_model_dir, tmp_path):
+    source = write_source(tmp_path / "triples.jsonl", 16, negatives=3)
+    recipe = make_recipe(tiny_model_dir, [source], tmp_path / "neg", "data.negatives_per_query=3", "train.steps=2")
+    Trainer(recipe).train()
+    log = [json.loads(line) for line in (tmp_path / "neg" / "train_log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log] == [1, 2]
+    assert {"loss", "lr", "pairs_per_s", "tokens_per_s", "source"} <= set(log[0])
+    too_many = make_recipe(tiny_model_dir, [source], tmp_path / "neg2", "data.negatives_per_query=4")
+    with pytest.raises(ValueError, match="has only 3 negatives"):
+        Trainer(too_many).train()
+
+
+def test_warmup_then_linear_decay(tiny_model_dir, sources, tmp_path):
+    recipe = make_recipe(tiny_model_dir, sources, tmp_path / "lr", "train.steps=20", "train.warmup_ratio=0.1")
+    trainer = Trainer(recipe)
+    rates = []
+    for _ in range(20):
+        rates.append(trainer.optimizer.param_groups[0]["lr"])
+        trainer.optimizer.step()
+        trainer.scheduler.step()
+    assert rates[0] == pytest.approx(5e-4) and rates[1] == pytest.approx(1e-3)
+    assert rates[2] > rates[3] > rates[19] > 0
