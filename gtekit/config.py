@@ -70,7 +70,7 @@ class TrainConfig:
     bf16: bool = False  # bf16 autocast (CPU and CUDA)
     seed: int = 42
     device: str = "auto"  # auto | cpu | cuda | cuda:N
-    log_every: int = 10
+    log_every: int = 1  # console log line every N steps (train_log.jsonl gets every step)
     save_every: int = 50  # steps between checkpoints (0: only at the end)
     keep_checkpoints: int = 2
 
@@ -176,13 +176,13 @@ def _type_error(where: str, key: str, expected: str, value: Any) -> ConfigError:
 
 
 def _resolve_relative_sources(recipe: Recipe, base: Path) -> None:
-    """Source paths in a recipe are relative to the recipe file, unless they exist from the cwd."""
-    resolved = []
-    for source in recipe.data.sources:
-        candidate = base / source
-        resolved.append(source if Path(source).is_absolute() or Path(source).exists()
-                        or not candidate.exists() else str(candidate))
-    recipe.data.sources = resolved
+    """A relative source path that does not exist from the working directory is taken relative
+    to the recipe file's folder."""
+    recipe.data.sources = [
+        source if Path(source).is_absolute() or Path(source).exists() or any(c in source for c in "*?[")
+        else str(base / source)
+        for source in recipe.data.sources
+    ]
 
 
 def recipe_to_yaml(recipe: Recipe) -> str:

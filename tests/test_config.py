@@ -41,3 +41,14 @@ def test_bad_yaml_files(tmp_path):
     bad.write_text("train:\n  steps: 1.5\n")
     with pytest.raises(ConfigError, match=r"bad.yaml: train.steps: expected int, got 1.5"):
         load_recipe(bad)
+
+
+def test_shipped_recipes_are_valid():
+    from pathlib import Path
+
+    from gtekit.quickstart import quickstart_recipe_path
+
+    recipes = [quickstart_recipe_path(), *sorted(Path(__file__).parents[1].glob("recipes/*.yaml"))]
+    assert len(recipes) >= 2
+    for path in recipes:
+        assert isinstance(load_recipe(path), Recipe)
