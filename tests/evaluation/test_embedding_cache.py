@@ -1,0 +1,223 @@
+"""The embedding cache: read-back without encoding, keys, fingerprints, corrupt shards, two writer processes."""
+
+from __future__ import annotations
+
+import hashlib
+import multiprocessing
+import shutil
+import threading
+import warnings
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from gtekit.evaluation.embedding_cache import DISABLE_ENV, EmbeddingCache, model_fingerprint
+
+
+@dataclass
+class FakeSettings:
+    normalize: bool = True
+    query_prefix: str = ""
+
+
+class FakeModel:
+    """Embeds a text as a fixed pseudo-random 8-d vector of (kind, text); records what it was asked to encode."""
+
+    def __init__(self, scale: float = 1.0) -> None:
+        self.encoder = torch.nn.Linear(4, 2)
+        with torch.no_grad():
+            self.encoder.weight.copy_(torch.arange(8.0).view(2, 4) * scale)
+            self.encoder.bias.zero_()
+        self.settings = FakeSettings()
+        self.calls: list[list[str]] = []
+
+    def encode(self, texts, batch_size: int = 64, normalize: bool | None = None, kind=None) -> np.ndarray:
+        self.calls.append(list(texts))
+        rows = [fake_vector(text, kind, self.settings.normalize if normalize is None else normalize) for text in texts]
+        return np.array(rows, dtype=np.float32).reshape(len(texts), 8)
+
+
+def fake_vector(text: str, kind, normalize: bool) -> np.ndarray:
+    seed = int.from_bytes(hashlib.sha256(f"{kind}|{text}".encode()).digest()[:8], "little")
+    vector = np.random.default_rng(seed).normal(size=8).astype(np.float32) * 3
+    return vector / np.linalg.norm(vector) if normalize else vector
+
+
+class Counting:
+    """Wraps a model and records the texts it is asked to encode."""
+
+    def __init__(self, model) -> None:
+        self.model = model
+        self.encoder, self.tokenizer, self.settings = model.encoder, model.tokenizer, model.settings
+        self.calls: list[list[str]] = []
+
+    def encode(self, texts, **kwargs) -> np.ndarray:
+        self.calls.append(list(texts))
+        return self.model.encode(texts, **kwargs)
+
+
+def encoded(model) -> list[str]:
+    return [text for call in model.calls for text in call]
+
+
+def shards(root: Path) -> list[Path]:
+    return sorted(root.glob("*/shard-*.npy"))
+
+
+# ----------------------------------------------------------------- read-back
+def test_second_call_encodes_nothing(tmp_path: Path, tiny_embedder) -> None:
+    texts = ["a cat sat on the mat", "dogs bark", "a cat sat on the mat", "rivers flow to the sea"]
+    model = Counting(tiny_embedder)
+    first = EmbeddingCache(tmp_path).cached_encode(model, texts, kind="query")
+    assert model.calls == [["a cat sat on the mat", "dogs bark", "rivers flow to the sea"]]  # distinct, once
+    np.testing.assert_allclose(first, tiny_embedder.encode(texts, kind="query", normalize=True), atol=1e-5)
+    assert first.dtype == np.float32 and np.array_equal(first[0], first[2])
+
+    again = EmbeddingCache(tmp_path).cached_encode(model, texts, kind="query")  # a fresh index, read from disk
+    assert len(model.calls) == 1 and np.array_equal(again, first)
+
+    more = EmbeddingCache(tmp_path).cached_encode(model, ["dogs bark", "stars shine"], kind="query")
+    assert model.calls[1:] == [["stars shine"]] and np.array_equal(more[0], first[1])
+    assert len(shards(tmp_path)) == 2
+
+
+def test_order_and_duplicates_are_kept(tmp_path: Path) -> None:
+    model = FakeModel()
+    cache = EmbeddingCache(tmp_path)
+    cache.cached_encode(model, ["c", "x"])
+    texts = ["b", "a", "b", "c", "a", "c"]
+    out = cache.cached_encode(model, texts)
+    assert encoded(model) == ["c", "x", "b", "a"]
+    np.testing.assert_array_equal(out, np.stack([fake_vector(t, None, True) for t in texts]))
+    assert cache.cached_encode(model, []).shape == (0, 8)
+
+
+def test_kind_and_normalize_are_part_of_the_key(tmp_path: Path) -> None:
+    model = FakeModel()
+    cache = EmbeddingCache(tmp_path)
+    variants = [(kind, normalize) for kind in (None, "query", "document") for normalize in (True, False)]
+    for _ in range(2):
+        for kind, normalize in variants:
+            out = cache.cached_encode(model, ["same text"], kind=kind, normalize=normalize)
+            np.testing.assert_array_equal(out[0], fake_vector("same text", kind, normalize))
+    assert len(model.calls) == len(variants)  # each variant encoded once, read back the second time
+    model.settings.normalize = False  # normalize=None follows the model's settings (and changes the fingerprint)
+    np.testing.assert_array_equal(cache.cached_encode(model, ["t"], normalize=None)[0], fake_vector("t", None, False))
+
+
+def test_disabled_by_environment(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv(DISABLE_ENV, "1")
+    model = FakeModel()
+    cache = EmbeddingCache(tmp_path)
+    cache.cached_encode(model, ["a"])
+    cache.cached_encode(model, ["a"])
+    assert len(model.calls) == 2 and not list(tmp_path.iterdir())
+
+
+# ----------------------------------------------------------------- fingerprints
+def test_fingerprint_follows_weights_and_settings(tmp_path: Path, tiny_embedder, tiny_model_dir) -> None:
+    from gtekit import Embedder
+
+    original = model_fingerprint(tiny_embedder)
+    moved = shutil.copytree(tiny_model_dir, tmp_path / "moved")
+    assert model_fingerprint(Embedder.load(moved)) == original  # same files elsewhere, another object
+    weight = tiny_embedder.encoder.embeddings.word_embeddings.weight
+    kept = weight[5, 0].item()
+    with torch.no_grad():
+        weight[5, 0] += 1.0  # in place: the remembered fingerprint must not be reused
+    changed = model_fingerprint(tiny_embedder)
+    with torch.no_grad():
+        weight[5, 0] = kept
+    assert changed != original and model_fingerprint(tiny_embedder) == original
+    tiny_embedder.settings = replace(tiny_embedder.settings, query_prefix="query: ")
+    assert model_fingerprint(tiny_embedder) != original
+
+
+def test_changed_weights_are_encoded_again(tmp_path: Path) -> None:
+    cache = EmbeddingCache(tmp_path)
+    first, second = FakeModel(scale=1.0), FakeModel(scale=2.0)
+    cache.cached_encode(first, ["a", "b"])
+    cache.cached_encode(second, ["a", "b"])
+    assert len(second.calls) == 1 and len(list(tmp_path.iterdir())) == 2  # one folder per fingerprint
+
+
+# ----------------------------------------------------------------- damage and concurrency
+def _truncate(npy: Path) -> None:
+    npy.write_bytes(npy.read_bytes()[:-20])
+
+
+def _flip_a_byte(npy: Path) -> None:  # same size, valid header: only the checksum can tell
+    data = bytearray(npy.read_bytes())
+    data[-5] ^= 0xFF
+    npy.write_bytes(bytes(data))
+
+
+def _garble_manifest(npy: Path) -> None:
+    npy.with_suffix(".json").write_text('{"format": 1, "rows": 3, "ke')
+
+
+def _wrong_rows(npy: Path) -> None:
+    manifest = npy.with_suffix(".json")
+    manifest.write_text(manifest.read_text().replace('"rows": 3', '"rows": 2'))
+
+
+def _delete_npy(npy: Path) -> None:
+    npy.unlink()
+
+
+@pytest.mark.parametrize("damage", [_truncate, _flip_a_byte, _garble_manifest, _wrong_rows, _delete_npy])
+def test_damaged_shard_is_ignored(tmp_path: Path, damage) -> None:
+    texts = ["a", "b", "c"]
+    EmbeddingCache(tmp_path).cached_encode(FakeModel(), texts)
+    damage(shards(tmp_path)[0])
+    model = FakeModel()
+    with pytest.warns(RuntimeWarning, match="embedding cache: ignoring .*shard-"):
+        out = EmbeddingCache(tmp_path).cached_encode(model, texts)
+    assert encoded(model) == texts  # encoded again, never read as wrong data
+    np.testing.assert_array_equal(out, np.stack([fake_vector(t, None, True) for t in texts]))
+
+
+def write_in_rounds(root: str, texts: list[str], start_together: threading.Barrier | None = None) -> None:
+    """Cache ``texts`` ten at a time, each round a new shard; its own EmbeddingCache, as another process has."""
+    cache = EmbeddingCache(root)
+    if start_together is not None:
+        start_together.wait()
+    for start in range(0, len(texts), 10):
+        cache.cached_encode(FakeModel(), texts[start:start + 10], kind="document")
+
+
+def check_shared_cache(root: Path, texts: list[str]) -> None:
+    model = FakeModel()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no shard may look damaged
+        out = EmbeddingCache(root).cached_encode(model, texts, kind="document")
+    assert model.calls == []
+    np.testing.assert_array_equal(out, np.stack([fake_vector(t, "document", True) for t in texts]))
+    assert not list(root.glob("*/.tmp-*"))
+
+
+def overlapping_jobs(root: Path, texts: list[str]) -> list[tuple[str, list[str]]]:
+    return [(str(root), texts[:100]), (str(root), texts[40:][::-1])]
+
+
+def test_two_writers_share_a_cache(tmp_path: Path) -> None:
+    texts = [f"text {i}" for i in range(160)]
+    barrier = threading.Barrier(2)
+    threads = [threading.Thread(target=write_in_rounds, args=(*job, barrier))
+               for job in overlapping_jobs(tmp_path, texts)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    check_shared_cache(tmp_path, texts)
+
+
+@pytest.mark.slow
+def test_two_processes_share_a_cache(tmp_path: Path) -> None:
+    texts = [f"text {i}" for i in range(160)]
+    with multiprocessing.get_context("spawn").Pool(2) as pool:
+        pool.starmap(write_in_rounds, overlapping_jobs(tmp_path, texts))
+    check_shared_cache(tmp_path, texts)
