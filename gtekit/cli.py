@@ -101,6 +101,7 @@ def _train(args) -> int:
 def _encode(args) -> int:
     import numpy as np
 
+    from .atomic import atomic_path
     from .data.text_files import read_texts
     from .embedder import Embedder
 
@@ -109,10 +110,8 @@ def _encode(args) -> int:
     embeddings = model.encode(texts, batch_size=args.batch_size, normalize=not args.no_normalize,
                               kind=args.kind, show_progress=True, bf16=args.bf16)
     output = Path(args.output)
-    tmp = output.with_name(f".tmp-{output.name}")
-    with open(tmp, "wb") as handle:
+    with atomic_path(output) as tmp, open(tmp, "wb") as handle:
         np.save(handle, embeddings)
-    os.replace(tmp, output)
     print(f"wrote {embeddings.shape[0]} x {embeddings.shape[1]} embeddings to {output}")
     return 0
 

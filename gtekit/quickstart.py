@@ -13,6 +13,7 @@ import json
 from importlib import resources
 from pathlib import Path
 
+from .atomic import atomic_path
 from .config import load_recipe
 from .embedder import Embedder
 from .evaluation.code_search import evaluate_code_search
@@ -85,9 +86,6 @@ def format_before_after(before: dict, after: dict) -> str:
 
 
 def _write_jsonl(path: Path, rows: list[dict]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".tmp-{path.name}")
-    with open(tmp, "w", encoding="utf-8") as handle:
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as handle:
         for row in rows:
             handle.write(json.dumps(row, ensure_ascii=False) + "\n")
-    tmp.replace(path)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import logging
 import random
-import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +18,7 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from ..atomic import atomic_path
 from ..config import Recipe, recipe_to_yaml
 from ..data.pairs import Pair, Source, load_sources
 from ..data.sampler import SourceSampler
@@ -65,7 +65,7 @@ class Trainer:
         self.output_dir = Path(cfg.output_dir)
         self.device = pick_device(cfg.device)
         _seed_everything(cfg.seed)
-        self.model = (model or build_model(recipe)).to(self.device)
+        self.model = (model if model is not None else build_model(recipe)).to(self.device)
         self.sources = sources if sources is not None else load_sources(
             recipe.data.sources, skip_invalid=recipe.data.skip_invalid)
         names = [s.name for s in self.sources]
@@ -184,13 +184,8 @@ class Trainer:
 
     def save_model(self, folder: Path) -> Path:
         """Write the trained model (sentence-transformers format), atomically."""
-        tmp = folder.with_name(f".tmp-{folder.name}")
-        if tmp.exists():
-            shutil.rmtree(tmp)
-        self.model.save(tmp)
-        if folder.exists():
-            shutil.rmtree(folder)
-        tmp.rename(folder)
+        with atomic_path(folder) as tmp:
+            self.model.save(tmp)
         return folder
 
 
