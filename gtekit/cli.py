@@ -70,9 +70,21 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate = commands.add_parser("eval", help="evaluate models on named tasks",
                                    description="Evaluate one or more models; scores are on mteb's 0-1 scale.")
     evaluate.add_argument("models", nargs="+", help="model folders, 'all-MiniLM-L6-v2' or hub names")
-    evaluate.add_argument("--tasks", default="STSBenchmark",
-                          help="comma-separated task names (STSBenchmark, PythonStdlibCodeSearch)")
+    evaluate.add_argument("--tasks", default=None,
+                          help="comma-separated task names (e.g. STSBenchmark,PythonStdlibCodeSearch)")
+    evaluate.add_argument("--suite", default=None, help="a named suite of tasks: offline")
+    evaluate.add_argument("--beir", action="append", default=[], metavar="DIR",
+                          help="a BEIR folder (corpus.jsonl, queries.jsonl, qrels/SPLIT.tsv) as a retrieval task "
+                               "(repeatable)")
+    evaluate.add_argument("--beir-split", default="test", help="qrels split of --beir folders (default: test)")
+    evaluate.add_argument("--task-file", action="append", default=[], metavar="FILE",
+                          help="a YAML/JSON task definition pointing at local JSONL/CSV files (repeatable)")
+    evaluate.add_argument("--markdown", metavar="FILE", help="also write the results table as Markdown")
+    evaluate.add_argument("--plot", metavar="FILE.png", help="also write a bar chart of main scores")
     evaluate.add_argument("-o", "--output", help="results JSON file (one model: {model, tasks}; several: a list)")
+    evaluate.add_argument("--batch-size", type=int, default=64, help="texts per forward pass (default: 64)")
+    evaluate.add_argument("--no-cache", action="store_true",
+                          help="do not read or write the embedding cache (~/.cache/gtekit/embeddings)")
     evaluate.set_defaults(handler=_eval)
 
     quick = commands.add_parser(
@@ -117,16 +129,32 @@ def _encode(args) -> int:
 
 
 def _eval(args) -> int:
+    from .atomic import atomic_path
     from .embedder import Embedder
-    from .evaluation.report import format_table, write_json
-    from .evaluation.tasks import evaluate
+    from .evaluation.report import format_table, plot_results, write_json
+    from .evaluation.runner import evaluate_tasks
+    from .evaluation.task_files import beir_task, load_task_file
+    from .evaluation.tasks import get_suite, get_tasks
 
-    tasks = [name.strip() for name in args.tasks.split(",") if name.strip()]
+    tasks = get_tasks([name.strip() for name in args.tasks.split(",") if name.strip()]) if args.tasks else []
+    if args.suite:
+        tasks += get_suite(args.suite)
+    tasks += [beir_task(Path(folder), args.beir_split) for folder in args.beir]
+    tasks += [load_task_file(Path(file)) for file in args.task_file]
+    if not tasks:
+        raise ValueError("nothing to evaluate: give --tasks, --suite, --beir or --task-file")
     all_results = []
     for name in args.models:
         model = Embedder.load(name)
-        all_results.append({"model": name, "tasks": evaluate(model, tasks)})
-    print(format_table(all_results))
+        all_results.append({"model": name, "tasks": evaluate_tasks(model, tasks, use_cache=not args.no_cache,
+                                                                   batch_size=args.batch_size)})
+    table = format_table(all_results)
+    print(table)
+    if args.markdown:
+        with atomic_path(Path(args.markdown)) as tmp:
+            tmp.write_text(table + "\n")
+    if args.plot:
+        plot_results(all_results, Path(args.plot))
     if args.output:
         write_json(Path(args.output), all_results[0] if len(all_results) == 1 else all_results)
     return 0

@@ -76,13 +76,24 @@ class TrainConfig:
 
 
 @dataclass
+class EvalConfig:
+    """Validation during training: scores go to the log, the best model is kept."""
+
+    tasks: list[str] = field(default_factory=list)  # named tasks, e.g. [STSBenchmark]
+    task_files: list[str] = field(default_factory=list)  # local YAML/JSON task definitions
+    every: int = 0  # steps between validations (0: never)
+    batch_size: int = 64
+
+
+@dataclass
 class Recipe:
-    """A training recipe: model, data, loss, training settings."""
+    """A training recipe: model, data, loss, training settings, validation."""
 
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -10,6 +10,12 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _private_embedding_cache(tmp_path_factory):
+    """Tests never write embeddings of their random models into the user's cache."""
+    os.environ["GTEKIT_EMBEDDING_CACHE"] = str(tmp_path_factory.mktemp("embedding-cache"))
+
+
 def make_tiny_embedder(**overrides):
     from gtekit import Embedder
 

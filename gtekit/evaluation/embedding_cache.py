@@ -40,6 +40,7 @@ import torch
 from ..packages import cache_dir
 
 DISABLE_ENV = "GTEKIT_NO_EMBEDDING_CACHE"
+ROOT_ENV = "GTEKIT_EMBEDDING_CACHE"  # overrides the default root
 SHARD_FORMAT = 1
 HASH_CHUNK = 1 << 24  # bytes read at a time when checksumming a shard
 
@@ -126,7 +127,9 @@ class EmbeddingCache:
     """
 
     def __init__(self, root: str | Path | None = None) -> None:
-        self.root = Path(root) if root is not None else cache_dir() / "embeddings"
+        if root is None:
+            root = os.environ.get(ROOT_ENV) or cache_dir() / "embeddings"
+        self.root = Path(root)
         self._stores: dict[str, _ShardStore] = {}
 
     def cached_encode(self, model, texts: Sequence[str], *, kind: str | None = None, batch_size: int = 64,

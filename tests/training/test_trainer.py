@@ -112,3 +112,23 @@ def test_warmup_then_linear_decay(tiny_model_dir, sources, tmp_path):
         trainer.scheduler.step()
     assert rates[0] == pytest.approx(5e-4) and rates[1] == pytest.approx(1e-3)
     assert rates[2] > rates[3] > rates[19] > 0
+
+
+def test_validation_every_n_steps_keeps_the_best_model(tiny_model_dir, sources, tmp_path):
+    pairs = tmp_path / "sts.csv"
+    pairs.write_text("s1,s2,score\n" + "".join(f"item {i} thing,item {i} is a thing,{i % 5}\n" for i in range(12)))
+    spec = tmp_path / "sts.yaml"
+    spec.write_text(json.dumps({"name": "TinySTS", "type": "STS",
+                                "data": {"path": "sts.csv", "text1": "s1", "text2": "s2"}}))
+    recipe = make_recipe(tiny_model_dir, sources, tmp_path / "val", "eval.every=2", f"eval.task_files=[{spec}]",
+                         "train.steps=4")
+    trainer = Trainer(recipe)
+    trainer.train()
+    log = [json.loads(line) for line in (tmp_path / "val" / "train_log.jsonl").read_text().splitlines()]
+    validations = [r for r in log if "validation" in r]
+    assert [r["step"] for r in validations] == [2, 4]
+    best = max(validations, key=lambda r: r["validation_mean"])
+    assert validations[-1]["best_step"] == best["step"] == trainer.validation.best_step
+    assert (tmp_path / "val" / "best_model" / "model.safetensors").is_file()
+    with pytest.raises(ValueError, match=r"eval\.every is set"):
+        Trainer(make_recipe(tiny_model_dir, sources, tmp_path / "v2", "eval.every=2"))
