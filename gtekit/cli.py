@@ -87,6 +87,16 @@ def build_parser() -> argparse.ArgumentParser:
                           help="do not read or write the embedding cache (~/.cache/gtekit/embeddings)")
     evaluate.set_defaults(handler=_eval)
 
+    convert = commands.add_parser("convert", help="convert an ONNX BERT export into a model folder",
+                                  description="Read the weights of a BERT encoder exported to ONNX and write a "
+                                              "sentence-transformers folder (needs `pip install onnx`).")
+    convert.add_argument("onnx", help="the .onnx file")
+    convert.add_argument("output", help="folder to write")
+    convert.add_argument("--tokenizer-from", default="all-MiniLM-L6-v2",
+                         help="model whose tokenizer the export uses (default: all-MiniLM-L6-v2, BERT uncased)")
+    convert.add_argument("--pooling", default="mean", choices=["mean", "cls", "last"], help="pooling (default: mean)")
+    convert.set_defaults(handler=_convert)
+
     quick = commands.add_parser(
         "quickstart", help="mine stdlib (docstring, code) pairs, train all-MiniLM-L6-v2, compare",
         description="Mine (docstring, code) pairs from the Python standard library (split by module), "
@@ -157,6 +167,14 @@ def _eval(args) -> int:
         plot_results(all_results, Path(args.plot))
     if args.output:
         write_json(Path(args.output), all_results[0] if len(all_results) == 1 else all_results)
+    return 0
+
+
+def _convert(args) -> int:
+    from .onnx_import import convert_onnx
+
+    folder = convert_onnx(Path(args.onnx), Path(args.output), tokenizer_from=args.tokenizer_from, pooling=args.pooling)
+    print(f"wrote {folder}")
     return 0
 
 

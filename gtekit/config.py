@@ -46,6 +46,7 @@ class DataConfig:
     weights: dict[str, float] = field(default_factory=dict)  # per-source multipliers on n_i^α
     negatives_per_query: int = 0  # hard negatives used per pair (group size - 1)
     skip_invalid: bool = False  # skip and count malformed rows instead of stopping
+    guard_tasks: list[str] = field(default_factory=lambda: ["offline"])  # refuse sources repeating their texts
 
 
 @dataclass

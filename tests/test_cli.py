@@ -9,7 +9,7 @@ import pytest
 
 from gtekit.cli import build_parser, main
 
-COMMANDS = ["train", "encode", "eval", "quickstart"]
+COMMANDS = ["train", "encode", "eval", "convert", "quickstart"]
 
 
 @pytest.mark.parametrize("command", [None, *COMMANDS])

@@ -23,6 +23,7 @@ from ..config import Recipe, recipe_to_yaml
 from ..data.pairs import Pair, Source, load_sources
 from ..data.sampler import SourceSampler
 from ..embedder import Embedder
+from ..evaluation.guard import check_no_evaluation_overlap
 from ..losses import LogitScale, get_loss
 from .checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from .schedule import warmup_linear_decay
@@ -69,6 +70,8 @@ class Trainer:
         self.model = (model if model is not None else build_model(recipe)).to(self.device)
         self.sources = sources if sources is not None else load_sources(
             recipe.data.sources, skip_invalid=recipe.data.skip_invalid)
+        if recipe.data.guard_tasks:
+            check_no_evaluation_overlap(self.sources, recipe.data.guard_tasks)
         names = [s.name for s in self.sources]
         unknown = set(recipe.data.weights) - set(names)
         if unknown:

@@ -33,7 +33,7 @@ def make_recipe(tiny_model_dir, sources, output_dir, *extra):
         f"model.name={tiny_model_dir}", "model.max_seq_length=32",
         f"data.sources=[{', '.join(str(s) for s in sources)}]",
         f"train.output_dir={output_dir}", "train.steps=6", "train.batch_size=4", "train.lr=1e-3",
-        "train.save_every=2", "train.log_every=0", "train.keep_checkpoints=5", *extra])
+        "train.save_every=2", "train.log_every=0", "train.keep_checkpoints=5", "data.guard_tasks=[]", *extra])
 
 
 def weights(trainer):
@@ -132,3 +132,18 @@ def test_validation_every_n_steps_keeps_the_best_model(tiny_model_dir, sources, 
     assert (tmp_path / "val" / "best_model" / "model.safetensors").is_file()
     with pytest.raises(ValueError, match=r"eval\.every is set"):
         Trainer(make_recipe(tiny_model_dir, sources, tmp_path / "v2", "eval.every=2"))
+
+
+def test_refuses_to_train_on_an_evaluation_split(tiny_model_dir, tmp_path):
+    from gtekit.evaluation.sts import load_stsb
+
+    test = load_stsb("test")
+    leaked = tmp_path / "leaked.jsonl"
+    leaked.write_text("".join(json.dumps({"query": f"question {i}", "positive": f"answer {i}"}) + "\n"
+                              for i in range(8)) + json.dumps({"query": test.sentences1[5].upper(),
+                                                              "positive": "x"}) + "\n")
+    recipe = make_recipe(tiny_model_dir, [leaked], tmp_path / "g", "data.guard_tasks=[STSBenchmark]")
+    with pytest.raises(ValueError, match=r"repeats 1 text.* STSBenchmark"):
+        Trainer(recipe)
+    clean = write_source(tmp_path / "clean.jsonl", 8)
+    Trainer(make_recipe(tiny_model_dir, [clean], tmp_path / "g2", "data.guard_tasks=[STSBenchmark]"))
