@@ -177,3 +177,17 @@ def test_run_from_top_k_feeds_evaluate_run() -> None:
     assert run == {"q1": {"a": pytest.approx(0.9), "c": pytest.approx(0.7)},
                    "q2": {"b": pytest.approx(0.9), "c": pytest.approx(0.7)}}
     assert evaluate_run({"q1": {"a": 1}, "q2": {"c": 1}}, run, (1, 2))["mrr_at_2"] == pytest.approx(0.75)
+
+
+def test_sampled_pool_mrr_matches_a_direct_count():
+    from gtekit.evaluation.code_search import sampled_pool_mrr
+
+    rng = np.random.default_rng(3)
+    queries, codes = rng.normal(size=(40, 8)), rng.normal(size=(60, 8))
+    scores = queries @ codes.T
+    full = np.mean([1 / (1 + np.sum(np.delete(scores[i], i) >= scores[i, i])) for i in range(40)])
+    assert sampled_pool_mrr(queries, codes, pool_size=1000) == pytest.approx(full)  # pool > snippets: all
+    small = sampled_pool_mrr(queries, codes, pool_size=10)
+    assert small >= full and small == sampled_pool_mrr(queries, codes, pool_size=10)  # fewer rivals, seeded
+    perfect = np.eye(60)[:40]
+    assert sampled_pool_mrr(perfect, np.eye(60), pool_size=20) == 1.0
