@@ -64,6 +64,7 @@ class TrainConfig:
     output_dir: str = "runs/train"
     steps: int = 100
     batch_size: int = 32  # pairs per step
+    chunk_size: int = 0  # > 0: gradient cache, encoding at most this many texts at once (0: whole batch)
     lr: float = 2e-5
     weight_decay: float = 0.01
     warmup_ratio: float = 0.05  # linear warm-up over this share of steps, then linear decay to 0

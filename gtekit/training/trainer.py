@@ -11,6 +11,7 @@ import logging
 import random
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +27,7 @@ from ..embedder import Embedder
 from ..evaluation.guard import check_no_evaluation_overlap
 from ..losses import LogitScale, get_loss
 from .checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from .grad_cache import cached_backward, chunk_by_length
 from .schedule import warmup_linear_decay
 from .validation import Validation
 
@@ -92,28 +94,49 @@ class Trainer:
                                                           for n in names}
 
     # ------------------------------------------------------------------ one step
-    def loss_on(self, pairs: list[Pair]) -> tuple[Tensor, int]:
-        """Embed a batch of pairs and return (loss, non-padding tokens)."""
+    def columns(self, pairs: list[Pair]) -> list[tuple[list[str], str]]:
+        """The batch as columns of (texts, kind): queries, positives and, if used, hard negatives (B·K)."""
         k = self.recipe.data.negatives_per_query
-        queries = self.model.tokenize([p.query for p in pairs], "query")
-        documents = self.model.tokenize([p.positive for p in pairs], "document")
-        features = [queries, documents]
+        columns = [([p.query for p in pairs], "query"), ([p.positive for p in pairs], "document")]
         if k:
-            features.append(self.model.tokenize([n for p in pairs for n in _negatives(p, k)], "document"))
+            columns.append(([n for p in pairs for n in _negatives(p, k)], "document"))
+        return columns
+
+    def loss_from_embeddings(self, embeddings: list[Tensor]) -> Tensor:
+        """The recipe's loss on the batch's columns: q (B, H), d (B, H) and negatives (B·K, H)."""
+        q, d, *rest = embeddings
+        negatives = rest[0].view(q.size(0), -1, q.size(1)) if rest else None  # (B, K, H)
+        if "logit_scale" in self.parts:
+            return self.loss_fn(q, d, self.parts["logit_scale"].value)
+        return self.loss_fn(q, d, negatives, temperature=self.recipe.loss.temperature)
+
+    def loss_on(self, pairs: list[Pair]) -> tuple[Tensor, int]:
+        """Embed a batch of pairs in one forward per column and return (loss, non-padding tokens)."""
+        features = [self.model.tokenize(texts, kind) for texts, kind in self.columns(pairs)]
         tokens = sum(int(f["attention_mask"].sum()) for f in features)
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.recipe.train.bf16):
-            q, d, *rest = [self.model(_to(f, self.device)) for f in features]  # each (B, H) / (B·K, H)
-        negatives = rest[0].view(len(pairs), k, -1) if k else None  # (B, K, H)
-        if "logit_scale" in self.parts:
-            return self.loss_fn(q, d, self.parts["logit_scale"].value), tokens
-        return self.loss_fn(q, d, negatives, temperature=self.recipe.loss.temperature), tokens
+            embeddings = [self.model(_to(f, self.device)) for f in features]  # each (B, H) / (B·K, H)
+        return self.loss_from_embeddings(embeddings), tokens
+
+    def backward(self, pairs: list[Pair]) -> tuple[Tensor, int]:
+        """Loss and parameter gradients of one batch: directly, or through the gradient cache
+        (``train.chunk_size`` > 0) when the batch is larger than the encoder fits at once."""
+        chunk_size = self.recipe.train.chunk_size
+        if not chunk_size:
+            loss, tokens = self.loss_on(pairs)
+            loss.backward()
+            return loss.detach(), tokens
+        groups = [chunk_by_length(texts, chunk_size, partial(self.model.tokenize, kind=kind))
+                  for texts, kind in self.columns(pairs)]
+        tokens = sum(int(chunk.features["attention_mask"].sum()) for group in groups for chunk in group)
+        loss = cached_backward(self.model, groups, self.loss_from_embeddings, bf16=self.recipe.train.bf16)
+        return loss, tokens
 
     def train_step(self) -> tuple[str, float, int, int]:
         source_index, indices = self.sampler.next_batch()
         source = self.sources[source_index]
         pairs = [source.pairs[i] for i in indices]
-        loss, tokens = self.loss_on(pairs)
-        loss.backward()
+        loss, tokens = self.backward(pairs)
         if self.recipe.train.max_grad_norm > 0:
             torch.nn.utils.clip_grad_norm_(self.parts.parameters(), self.recipe.train.max_grad_norm)
         self.optimizer.step()
