@@ -36,3 +36,30 @@ def tiny_embedder(tiny_model_dir):
     from gtekit import Embedder
 
     return Embedder.load(tiny_model_dir)
+
+
+class TableEncoder:
+    """An mteb encoder that looks each text up in a dict of precomputed embeddings, so mteb's own
+    evaluators can score exactly the embeddings gtekit's metric functions get; similarities are mteb's cosine."""
+
+    def __init__(self, table):
+        self.table = table
+
+    def encode(self, inputs, **kwargs):
+        import numpy as np
+
+        return np.stack([self.table[text] for batch in inputs for text in batch["text"]])
+
+    def similarity(self, a, b):
+        from mteb.similarity_functions import cos_sim
+
+        return cos_sim(a, b)
+
+    def similarity_pairwise(self, a, b):
+        from sklearn.metrics.pairwise import paired_cosine_distances
+
+        return 1 - paired_cosine_distances(a, b)
+
+    @property
+    def mteb_model_meta(self):
+        return None

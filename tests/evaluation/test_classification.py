@@ -6,6 +6,7 @@ import warnings
 
 import numpy as np
 import pytest
+from conftest import TableEncoder
 from sklearn.exceptions import ConvergenceWarning, UndefinedMetricWarning
 from sklearn.neighbors import KNeighborsClassifier
 from threadpoolctl import threadpool_limits
@@ -33,26 +34,6 @@ def blobs(seed: int, n: int, labels: list, width: int = 8, spread: float = 1.0) 
     centres = rng.normal(size=(len(labels), width)) * 2
     which = rng.integers(0, len(labels), size=n)
     return centres[which] + spread * rng.normal(size=(n, width)), np.asarray(labels)[which]
-
-
-class TableEncoder:
-    """An mteb encoder that looks each text up in a dict of precomputed embeddings."""
-
-    def __init__(self, table: dict[str, np.ndarray]):
-        self.table = table
-
-    def encode(self, inputs, **kwargs):
-        return np.stack([self.table[text] for batch in inputs for text in batch["text"]])
-
-    def similarity(self, a, b):
-        raise NotImplementedError
-
-    def similarity_pairwise(self, a, b):
-        raise NotImplementedError
-
-    @property
-    def mteb_model_meta(self):
-        return None
 
 
 def mteb_classification(train_x, train_y, test_x, test_y, n_experiments: int, samples_per_label: int) -> dict:

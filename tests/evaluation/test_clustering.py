@@ -6,6 +6,7 @@ import random
 
 import numpy as np
 import pytest
+from conftest import TableEncoder
 from sklearn.cluster import MiniBatchKMeans
 from sklearn.metrics import v_measure_score
 from threadpoolctl import threadpool_limits
@@ -24,26 +25,6 @@ def blobs(seed: int, n: int, n_labels: int, width: int = 6, spread: float = 1.0)
     centres = rng.normal(size=(n_labels, width)) * 1.5
     labels = rng.integers(0, n_labels, size=n)
     return centres[labels] + spread * rng.normal(size=(n, width)), labels
-
-
-class TableEncoder:
-    """An mteb encoder that looks each text up in a dict of precomputed embeddings."""
-
-    def __init__(self, table: dict[str, np.ndarray]):
-        self.table = table
-
-    def encode(self, inputs, **kwargs):
-        return np.stack([self.table[text] for batch in inputs for text in batch["text"]])
-
-    def similarity(self, a, b):
-        raise NotImplementedError
-
-    def similarity_pairwise(self, a, b):
-        raise NotImplementedError
-
-    @property
-    def mteb_model_meta(self):
-        return None
 
 
 def run_mteb_task(base_name: str, rows: dict, table: dict, **attributes) -> dict:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from sklearn.metrics.pairwise import paired_cosine_distances
+from conftest import TableEncoder
 
 from gtekit.evaluation.pair_classification import (
     best_accuracy_threshold,
@@ -20,26 +20,6 @@ def integer_pairs(seed: int, n: int = 120, width: int = 5) -> tuple[np.ndarray, 
     a = rng.integers(-2, 3, size=(n, width)).astype(np.float64)
     b = np.where(labels[:, None] == 1, a + rng.integers(-1, 2, size=(n, width)), rng.integers(-2, 3, size=(n, width)))
     return a, b.astype(np.float64), labels
-
-
-class TableEncoder:
-    """An mteb encoder that looks each text up in a dict; its pairwise similarity is mteb's cosine."""
-
-    def __init__(self, table: dict[str, np.ndarray]):
-        self.table = table
-
-    def encode(self, inputs, **kwargs):
-        return np.stack([self.table[text] for batch in inputs for text in batch["text"]])
-
-    def similarity(self, a, b):
-        raise NotImplementedError
-
-    def similarity_pairwise(self, a, b):
-        return 1 - paired_cosine_distances(a, b)
-
-    @property
-    def mteb_model_meta(self):
-        return None
 
 
 def mteb_task(rows: dict | None = None):

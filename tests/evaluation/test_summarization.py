@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import TableEncoder
 from scipy.stats import pearsonr, spearmanr
 
 from gtekit.evaluation.summarization import predicted_scores, summarization_scores
@@ -22,28 +23,6 @@ def summeval_like(seed: int, num_texts: int = 12, width: int = 8):
         human.append(rng.normal(size=(int(rng.integers(1, 5)), width)))
         gold.append(np.full(m, 3.0) if t == 0 else rng.integers(1, 6, size=m).astype(float))
     return machine, human, gold
-
-
-class TableEncoder:
-    """An mteb encoder that looks each text up in a dict; its similarity is mteb's cosine."""
-
-    def __init__(self, table: dict[str, np.ndarray]):
-        self.table = table
-
-    def encode(self, inputs, **kwargs):
-        return np.stack([self.table[text] for batch in inputs for text in batch["text"]])
-
-    def similarity(self, a, b):
-        from mteb.similarity_functions import cos_sim
-
-        return cos_sim(a, b)
-
-    def similarity_pairwise(self, a, b):
-        raise NotImplementedError
-
-    @property
-    def mteb_model_meta(self):
-        return None
 
 
 def test_matches_mteb_summarization_evaluator():

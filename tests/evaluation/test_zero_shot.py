@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import TableEncoder
 from sklearn.metrics import accuracy_score, f1_score
 from sklearn.metrics.pairwise import cosine_similarity
 
@@ -16,28 +17,6 @@ def texts_near_labels(seed: int, n: int, n_labels: int, width: int = 8, spread: 
     label_embeddings = rng.normal(size=(n_labels, width))
     labels = rng.integers(0, n_labels, size=n)
     return label_embeddings[labels] + spread * rng.normal(size=(n, width)), labels, label_embeddings
-
-
-class TableEncoder:
-    """An mteb encoder that looks each text up in a dict; its similarity is mteb's cosine."""
-
-    def __init__(self, table: dict[str, np.ndarray]):
-        self.table = table
-
-    def encode(self, inputs, **kwargs):
-        return np.stack([self.table[text] for batch in inputs for text in batch["text"]])
-
-    def similarity(self, a, b):
-        from mteb.similarity_functions import cos_sim
-
-        return cos_sim(a, b)
-
-    def similarity_pairwise(self, a, b):
-        raise NotImplementedError
-
-    @property
-    def mteb_model_meta(self):
-        return None
 
 
 @pytest.mark.parametrize("n_labels", [2, 4])
