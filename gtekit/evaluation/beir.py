@@ -126,7 +126,7 @@ def _open_text(path: Path) -> IO[str]:
     return path.open(encoding="utf-8", newline="")
 
 
-def _json_rows(path: Path) -> Iterator[tuple[int, dict]]:
+def json_rows(path: Path) -> Iterator[tuple[int, dict]]:
     """(line number, object) for each non-blank line of a JSON-lines file."""
     with _open_text(path) as lines:
         for number, line in enumerate(lines, start=1):
@@ -145,7 +145,7 @@ def _read_texts(path: Path, text_of) -> dict[str, str]:
     """{id: text} in file order; ``text_of(row, where)`` builds the text. Ids must be unique."""
     texts: dict[str, str] = {}
     first_line: dict[str, int] = {}
-    for number, row in _json_rows(path):
+    for number, row in json_rows(path):
         where = f"{path}:{number}"
         row_id = _row_id(row, where)
         if row_id in texts:

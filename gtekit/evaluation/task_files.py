@@ -14,8 +14,6 @@ Paths are relative to the task file. Errors name the file, the line and the colu
 from __future__ import annotations
 
 import csv
-import gzip
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,7 +21,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from .beir import load_beir
+from .beir import json_rows, load_beir
 from .task_types import (
     TASK_TYPES,
     ClassificationTask,
@@ -181,24 +179,14 @@ def read_table(path: Path, columns: list[str], lists: tuple[str, ...] = (),
 
 
 def _rows(path: Path) -> Iterator[tuple[int, dict]]:
-    opener = gzip.open if path.name.endswith(".gz") else open
     try:
-        with opener(path, "rt", encoding="utf-8", newline="") as handle:
-            if path.name.endswith((".jsonl", ".jsonl.gz")):
-                for number, text in enumerate(handle, start=1):
-                    if not text.strip():
-                        continue
-                    try:
-                        row = json.loads(text)
-                    except json.JSONDecodeError as error:
-                        raise TaskFileError(f"{path}:{number}: invalid JSON ({error.msg})") from None
-                    if not isinstance(row, dict):
-                        raise TaskFileError(f"{path}:{number}: a row must be a JSON object")
-                    yield number, row
-            else:
-                reader = csv.DictReader(handle, delimiter="\t" if path.suffix == ".tsv" else ",")
-                for row in reader:
-                    yield reader.line_num, row
+        if path.name.endswith((".jsonl", ".jsonl.gz")):
+            yield from json_rows(path)
+            return
+        with open(path, encoding="utf-8", newline="") as handle:
+            reader = csv.DictReader(handle, delimiter="\t" if path.suffix == ".tsv" else ",")
+            for row in reader:
+                yield reader.line_num, row
     except UnicodeDecodeError as error:
         raise TaskFileError(f"{path}: not valid UTF-8 ({error.reason} at byte {error.start})") from None
 

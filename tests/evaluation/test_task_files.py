@@ -97,7 +97,7 @@ def test_beir_folder_on_the_command_line(tmp_path, tiny_model_dir):
     ({"type": "Nope", "data": {}}, "unknown task type 'Nope'; valid: STS"),
     ({"type": "STS", "data": {"path": "missing.csv"}}, "missing.csv does not exist"),
     ({"type": "STS", "data": {"path": "pairs.csv", "text1": "nope"}}, "pairs.csv:2: missing column 'nope'"),
-    ({"type": "Clustering", "data": {"path": "bad.jsonl"}}, "bad.jsonl:2: invalid JSON"),
+    ({"type": "Clustering", "data": {"path": "bad.jsonl"}}, "bad.jsonl:2: malformed JSON"),
     ({"type": "STS", "data": {"path": "pairs.csv", "text1": "s1", "text2": "s2", "score": "s1"}},
      "pairs.csv:2: column 's1' must be a number"),
     ({"type": "Retrieval", "beir": "nowhere"}, "nowhere"),
