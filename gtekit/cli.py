@@ -14,6 +14,7 @@ multi-stage contrastive recipe.
 
   gtekit quickstart                                   mine stdlib pairs, train MiniLM, compare before/after
   gtekit train recipes/quickstart.yaml --set train.lr=1e-4
+  gtekit train recipes/gte-base-pretrain.yaml --dry-run    check a recipe in seconds before a cluster
   gtekit encode all-MiniLM-L6-v2 texts.txt -o embeddings.npy
   gtekit eval all-MiniLM-L6-v2 --tasks STSBenchmark -o results.json
 """
@@ -52,6 +53,13 @@ def build_parser() -> argparse.ArgumentParser:
                        help="override a recipe value, e.g. --set train.lr=1e-4 (repeatable)")
     train.add_argument("--resume", action="store_true",
                        help="continue from the latest complete checkpoint in train.output_dir")
+    train.add_argument("--dry-run", action="store_true",
+                       help="check the recipe before a cluster: build everything it describes at toy scale (a tiny "
+                            "random BERT, batch 8, <= 32 tokens, stdlib sample data if its sources are missing) "
+                            "and run 2 steps; works on CPU and under torchrun")
+    train.add_argument("--output-dir", metavar="DIR",
+                       help="with --dry-run: where its data, checkpoints and model go (default: a new temporary "
+                            "folder)")
     train.set_defaults(handler=_train)
 
     encode = commands.add_parser("encode", help="embed texts into a .npy array",
@@ -115,8 +123,31 @@ def _train(args) -> int:
     from .training.trainer import Trainer
 
     recipe = load_recipe(args.recipe, args.overrides)
+    if args.dry_run:
+        return _dry_run(args, recipe)
+    if args.output_dir:
+        raise ValueError("--output-dir goes with --dry-run; to train elsewhere, --set train.output_dir=DIR")
     result = Trainer(recipe).train(resume=args.resume)
     print(f"trained {result.steps} steps; model saved to {result.model_dir}")
+    return 0
+
+
+def _dry_run(args, recipe) -> int:
+    from .dry_run import default_output_dir, prepare_dry_run
+    from .training.trainer import Trainer
+
+    if args.resume:
+        raise ValueError("--dry-run always starts from step 0; leave out --resume")
+    output_dir = Path(args.output_dir) if args.output_dir else default_output_dir(args.recipe)
+    shrunk, lines = prepare_dry_run(recipe, output_dir)
+    main_process = os.environ.get("RANK", "0") == "0"  # torchrun starts one copy of this per GPU: print once
+    if main_process:
+        print(f"dry run of {args.recipe}: the recipe at toy scale, {shrunk.train.steps} steps, into {output_dir}")
+        print("\n".join(f"  {line}" for line in lines))
+    result = Trainer(shrunk).train()
+    if main_process:
+        print(f"dry run passed: {result.steps} steps; checkpoints in {output_dir / 'checkpoints'}, "
+              f"model in {result.model_dir}")
     return 0
 
 

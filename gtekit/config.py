@@ -8,6 +8,7 @@ nothing else in gtekit.
 from __future__ import annotations
 
 import dataclasses
+import glob
 import types
 import typing
 from dataclasses import dataclass, field
@@ -69,7 +70,11 @@ class TrainConfig:
     weight_decay: float = 0.01
     warmup_ratio: float = 0.05  # linear warm-up over this share of steps, then linear decay to 0
     max_grad_norm: float = 1.0
+    loss_block_size: int = 0  # > 0 with chunk_size: loss and its backward over this many rows at a time
     bf16: bool = False  # bf16 autocast (CPU and CUDA)
+    gradient_checkpointing: bool = False  # recompute encoder activations in backward: less memory per chunk
+    prefetch: bool = True  # draw and tokenize the next batch on a worker thread during the step
+    zero_optimizer: bool = True  # across processes: shard AdamW state (ZeroRedundancyOptimizer, ZeRO stage 1)
     seed: int = 42
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     log_every: int = 1  # console log line every N steps (train_log.jsonl gets every step)
@@ -189,13 +194,17 @@ def _type_error(where: str, key: str, expected: str, value: Any) -> ConfigError:
 
 
 def _resolve_relative_sources(recipe: Recipe, base: Path) -> None:
-    """A relative source path that does not exist from the working directory is taken relative
-    to the recipe file's folder."""
-    recipe.data.sources = [
-        source if Path(source).is_absolute() or Path(source).exists() or any(c in source for c in "*?[")
-        else str(base / source)
-        for source in recipe.data.sources
-    ]
+    """A relative source (file, folder or glob) that matches nothing from the working directory is
+    taken relative to the recipe file's folder."""
+    recipe.data.sources = [source if Path(source).is_absolute() or _matches(source) else str(base / source)
+                           for source in recipe.data.sources]
+
+
+def _matches(source: str | Path) -> bool:
+    source = str(source)
+    if any(c in source for c in "*?["):
+        return bool(glob.glob(source))
+    return Path(source).exists()
 
 
 def recipe_to_yaml(recipe: Recipe) -> str:

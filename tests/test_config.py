@@ -52,3 +52,13 @@ def test_shipped_recipes_are_valid():
     assert len(recipes) >= 2
     for path in recipes:
         assert isinstance(load_recipe(path), Recipe)
+
+
+def test_a_glob_relative_to_the_recipe_folder_is_resolved(tmp_path, monkeypatch):
+    (tmp_path / "recipes").mkdir()
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "a.jsonl").write_text("")
+    (tmp_path / "recipes" / "r.yaml").write_text("data:\n  sources: ['../data/*.jsonl']\n")
+    monkeypatch.chdir(tmp_path)
+    recipe = load_recipe(tmp_path / "recipes" / "r.yaml")
+    assert recipe.data.sources == [str(tmp_path / "recipes" / "../data/*.jsonl")]

@@ -8,7 +8,8 @@ from torch import Tensor
 from ._similarity import all_documents, cosine_matrix
 
 
-def gte(q: Tensor, d: Tensor, negatives: Tensor | None = None, temperature: float = 0.01) -> Tensor:
+def gte(q: Tensor, d: Tensor, negatives: Tensor | None = None, temperature: float = 0.01,
+        rows: slice | None = None) -> Tensor:
     """L_icl = -(1/n) Σ_i log( e^{s(q_i,d_i)/τ} / Z_i ),  GTE Eq. 5, with the partition function (Eq. 6)
 
         Z_i = Σ_j e^{s(q_i,d_j)/τ} + Σ_{j≠i} e^{s(q_i,q_j)/τ} + Σ_j e^{s(q_j,d_i)/τ} + Σ_{j≠i} e^{s(d_j,d_i)/τ}
@@ -25,19 +26,23 @@ def gte(q: Tensor, d: Tensor, negatives: Tensor | None = None, temperature: floa
         d: positive document embeddings (B, H); d_i is q_i's positive.
         negatives: hard negatives (B, K, H) or None.
         temperature: τ.
+        rows: only the terms i of these rows, still divided by the full n; the losses of a partition
+            of the rows sum to the whole loss (row blocks bound memory at large n; see ``row_blocks``).
     """
     batch = q.size(0)
     documents = all_documents(q, d, negatives)  # (B(1+K), H)
     groups = documents.size(0) // batch  # 1 + K
-    own = torch.eye(batch, dtype=torch.bool, device=q.device)  # (B, B)
-    own_group = own.repeat(1, groups)  # (B, B(1+K)): True at query i's own documents
+    index = torch.arange(batch, device=q.device)[rows if rows is not None else slice(None)]  # (R,)
+    own = index[:, None] == torch.arange(batch, device=q.device)[None, :]  # (R, B): True at j = i
+    own_group = own.repeat(1, groups)  # (R, B(1+K)): True at query i's own documents
+    q_rows, d_rows = q[index], d[index]  # (R, H)
 
-    query_to_doc = cosine_matrix(q, documents) / temperature  # (B, B(1+K))
-    query_to_query = (cosine_matrix(q, q) / temperature).masked_fill(own, float("-inf"))  # (B, B)
-    doc_to_query = cosine_matrix(d, q) / temperature  # (B, B): row i is s(q_j, d_i)
-    doc_to_doc = (cosine_matrix(d, documents) / temperature).masked_fill(own_group, float("-inf"))
+    query_to_doc = cosine_matrix(q_rows, documents) / temperature  # (R, B(1+K))
+    query_to_query = (cosine_matrix(q_rows, q) / temperature).masked_fill(own, float("-inf"))  # (R, B)
+    doc_to_query = cosine_matrix(d_rows, q) / temperature  # (R, B): row i is s(q_j, d_i)
+    doc_to_doc = (cosine_matrix(d_rows, documents) / temperature).masked_fill(own_group, float("-inf"))
 
     logits = torch.cat([query_to_doc, query_to_query, doc_to_query, doc_to_doc], dim=1)
-    log_partition = torch.logsumexp(logits, dim=1)  # log Z_i, (B,)
-    positive = query_to_doc.diagonal()  # s(q_i, d_i)/τ, (B,)
-    return (log_partition - positive).mean()
+    log_partition = torch.logsumexp(logits, dim=1)  # log Z_i, (R,)
+    positive = query_to_doc.gather(1, index[:, None]).squeeze(1)  # s(q_i, d_i)/τ, (R,)
+    return (log_partition - positive).sum() / batch

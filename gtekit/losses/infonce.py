@@ -9,7 +9,8 @@ from torch import Tensor
 from ._similarity import all_documents, cosine_matrix
 
 
-def infonce(q: Tensor, d: Tensor, negatives: Tensor | None = None, temperature: float = 0.05) -> Tensor:
+def infonce(q: Tensor, d: Tensor, negatives: Tensor | None = None, temperature: float = 0.05,
+            rows: slice | None = None) -> Tensor:
     """L_cl = -(1/B) Σ_i log( e^{s(q_i,d_i)/τ} / Σ_j e^{s(q_i,d_j)/τ} ),  GTE Eq. 3.
 
     The sum over j runs over every document in the batch: all B positives (in-batch negatives)
@@ -20,8 +21,9 @@ def infonce(q: Tensor, d: Tensor, negatives: Tensor | None = None, temperature: 
         d: positive document embeddings (B, H); d_i is q_i's positive.
         negatives: hard negatives (B, K, H) or None.
         temperature: τ (0.05 is sentence-transformers' scale 20).
+        rows: only the terms i of these rows, still divided by the full B (see ``gte``).
     """
     documents = all_documents(q, d, negatives)  # (B(1+K), H)
-    logits = cosine_matrix(q, documents) / temperature  # (B, B(1+K))
-    labels = torch.arange(q.size(0), device=q.device)
-    return F.cross_entropy(logits, labels)
+    labels = torch.arange(q.size(0), device=q.device)[rows if rows is not None else slice(None)]  # (R,)
+    logits = cosine_matrix(q[labels], documents) / temperature  # (R, B(1+K))
+    return F.cross_entropy(logits, labels, reduction="sum") / q.size(0)

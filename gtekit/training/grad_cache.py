@@ -25,7 +25,7 @@ only. In a training step, in place of embed → loss → ``loss.backward()``::
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -104,7 +104,8 @@ def embed_without_grad(model: nn.Module, features_chunks: Sequence[Features],
 
 
 def cached_backward(model: nn.Module, feature_groups: Sequence[Sequence[Chunk | Features]],
-                    loss_fn: Callable[[list[Tensor]], Tensor], bf16: bool = False) -> Tensor:
+                    loss_fn: Callable[[list[Tensor]], Tensor] | None = None, bf16: bool = False, *,
+                    backward_fn: Callable[[list[Tensor]], Tensor] | None = None) -> Tensor:
     """Back-propagate ``loss_fn(columns)`` into ``model`` chunk by chunk; return the loss, detached.
 
     ``feature_groups`` holds one list of chunks per column (queries, documents, hard negatives, ...).
@@ -112,24 +113,44 @@ def cached_backward(model: nn.Module, feature_groups: Sequence[Sequence[Chunk | 
     order. ``loss_fn`` gets every column as one (N, H) tensor in original row order; parameters it
     uses itself (a trainable temperature) get their gradients from its backward as usual. Gradients
     accumulate into ``.grad`` as ``loss.backward()`` would, so call this where the step did that.
+
+    Instead of ``loss_fn``, ``backward_fn(columns)`` may do step 2 itself: back-propagate into the
+    columns (in row blocks, or through a gather across processes) and return the detached loss.
+    A model wrapped in ``DistributedDataParallel`` all-reduces its gradients once, in the backward
+    of the last chunk; the chunks before it run under ``no_sync()``.
     """
+    if (loss_fn is None) == (backward_fn is None):
+        raise ValueError("pass exactly one of loss_fn and backward_fn")
     device = _device_of(model)
     columns = [_with_positions(chunks) for chunks in feature_groups]
     embedded = [embed_without_grad(model, [chunk.features for chunk in chunks], bf16) for chunks in columns]
 
     leaves = [_in_order(chunks, embeddings).requires_grad_()  # each (N, H), original row order
               for chunks, (embeddings, _) in zip(columns, embedded, strict=True)]
-    loss = loss_fn(leaves)
-    loss.backward()  # fills leaf.grad, d loss / d column (N, H), and the loss's own parameters' .grad
+    if backward_fn is not None:
+        loss = backward_fn(leaves)  # fills leaf.grad, d loss / d column (N, H)
+    else:
+        loss = loss_fn(leaves)
+        loss.backward()  # fills leaf.grad, and the loss's own parameters' .grad
 
-    for chunks, (_, states), leaf in zip(columns, embedded, leaves, strict=True):
-        if leaf.grad is None:  # the loss did not use this column
-            continue
-        for chunk, state in zip(chunks, states, strict=True):
-            with state.replay(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-                embeddings = model(_to(chunk.features, device))  # (b, H), the same values as in step 1
-            embeddings.backward(leaf.grad[chunk.indices.to(device)])
+    replays = [(chunk, state, leaf.grad)
+               for chunks, (_, states), leaf in zip(columns, embedded, leaves, strict=True)
+               if leaf.grad is not None  # None: the loss did not use this column
+               for chunk, state in zip(chunks, states, strict=True)]
+    for position, (chunk, state, grad) in enumerate(replays):
+        last = position == len(replays) - 1
+        with _gradient_sync(model, last), state.replay(), \
+                torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+            embeddings = model(_to(chunk.features, device))  # (b, H), the same values as in step 1
+        with _gradient_sync(model, last):
+            embeddings.backward(grad[chunk.indices.to(device)])
     return loss.detach()
+
+
+def _gradient_sync(model: nn.Module, sync: bool):
+    """DDP's ``no_sync()`` for every chunk but the last; nothing for a plain module."""
+    no_sync = getattr(model, "no_sync", None)
+    return nullcontext() if sync or no_sync is None else no_sync()
 
 
 def _with_positions(chunks: Sequence[Chunk | Features]) -> list[Chunk]:

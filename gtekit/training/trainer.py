@@ -1,7 +1,10 @@
 """The training loop: batch → embed → loss → backward → clip → step.
 
 One source per batch (GTE Eq. 4 sampler), AdamW, warm-up then linear decay, optional bf16
-autocast, a log line per step, atomic checkpoints and exact resume. Deliberately short.
+autocast, a log line per step, atomic checkpoints and exact resume. The same loop runs in one
+process or in every process of a torchrun job: each rank embeds its slice of the global batch,
+the embeddings are gathered with gradients, each rank's loss covers its own rows (scaled by
+``distributed.loss_scale``), DDP averages gradients and ZeroRedundancyOptimizer shards AdamW's state.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ import json
 import logging
 import random
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -25,9 +29,11 @@ from ..data.pairs import Pair, Source, load_sources
 from ..data.sampler import SourceSampler
 from ..embedder import Embedder
 from ..evaluation.guard import check_no_evaluation_overlap
-from ..losses import LogitScale, get_loss
-from .checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
-from .grad_cache import cached_backward, chunk_by_length
+from ..losses import LogitScale, get_loss, row_blocks
+from .batches import Prefetcher, PreparedBatch
+from .checkpoint import latest_checkpoint, load_checkpoint, random_state, save_checkpoint
+from .distributed import ProcessGroup, gather_with_grad, init_process_group, loss_scale
+from .grad_cache import Chunk, cached_backward, chunk_by_length
 from .schedule import warmup_linear_decay
 from .validation import Validation
 
@@ -54,22 +60,24 @@ def build_model(recipe: Recipe) -> Embedder:
     return Embedder.load(m.name, **overrides)
 
 
-def pick_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
 class Trainer:
     """Runs a recipe. ``Trainer(recipe).train()`` writes checkpoints and the final model folder."""
 
-    def __init__(self, recipe: Recipe, model: Embedder | None = None, sources: list[Source] | None = None):
+    def __init__(self, recipe: Recipe, model: Embedder | None = None, sources: list[Source] | None = None,
+                 group: ProcessGroup | None = None):
         self.recipe = recipe
         cfg = recipe.train
         self.output_dir = Path(cfg.output_dir)
-        self.device = pick_device(cfg.device)
-        _seed_everything(cfg.seed)
+        self.group = group if group is not None else init_process_group(cfg.device)
+        self.device = self.group.device
+        if cfg.batch_size % self.group.world_size:
+            raise ValueError(f"train.batch_size={cfg.batch_size} is the global batch: it must divide evenly "
+                             f"over the {self.group.world_size} processes")
+        self.per_rank = cfg.batch_size // self.group.world_size
+        _seed_everything(cfg.seed)  # the same initial weights on every rank
         self.model = (model if model is not None else build_model(recipe)).to(self.device)
+        if cfg.gradient_checkpointing:
+            _enable_activation_checkpointing(self.model.encoder)
         self.sources = sources if sources is not None else load_sources(
             recipe.data.sources, skip_invalid=recipe.data.skip_invalid)
         if recipe.data.guard_tasks:
@@ -78,20 +86,38 @@ class Trainer:
         unknown = set(recipe.data.weights) - set(names)
         if unknown:
             raise ValueError(f"data.weights names unknown sources {sorted(unknown)}; sources: {names}")
+        # every rank builds the same sampler: all draw the same source and global batch each step
         self.sampler = SourceSampler(
             [len(s.pairs) for s in self.sources], cfg.batch_size, alpha=recipe.data.alpha, seed=cfg.seed,
             weights=[recipe.data.weights.get(n, 1.0) for n in names], names=names)
+        self._sampler_state = self.sampler.state_dict()  # position after the last batch trained on
         self.loss_fn = get_loss(recipe.loss.name)
         self.parts = nn.ModuleDict({"embedder": self.model})
         if recipe.loss.name == "symmetric":
             self.parts["logit_scale"] = LogitScale(recipe.loss.temperature).to(self.device)
-        params = [p for p in self.parts.parameters() if p.requires_grad]
-        self.optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        self.engine: nn.Module = self.model  # what runs the forward: the model, or DDP around it
+        if self.group.is_distributed:
+            self.engine = nn.parallel.DistributedDataParallel(
+                self.model, device_ids=[self.device] if self.device.type == "cuda" else None,
+                broadcast_buffers=False)
+            torch.manual_seed(cfg.seed + self.group.rank)  # different dropout masks on each rank
+        self.optimizer = self._build_optimizer()
         self.scheduler = warmup_linear_decay(self.optimizer, cfg.steps, cfg.warmup_ratio)
         self.step = 0
         self.validation = Validation(recipe.eval, self.output_dir)
         self.source_stats: dict[str, dict[str, float]] = {n: {"steps": 0, "pairs": 0, "tokens": 0, "loss": 0.0}
                                                           for n in names}
+        self.batches = Prefetcher(self.prepare_batch, enabled=cfg.prefetch)
+
+    def _build_optimizer(self) -> torch.optim.Optimizer:
+        cfg = self.recipe.train
+        params = [p for p in self.parts.parameters() if p.requires_grad]
+        if self.group.is_distributed and cfg.zero_optimizer:
+            from torch.distributed.optim import ZeroRedundancyOptimizer
+
+            return ZeroRedundancyOptimizer(params, optimizer_class=torch.optim.AdamW, lr=cfg.lr,
+                                           weight_decay=cfg.weight_decay)
+        return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
 
     # ------------------------------------------------------------------ one step
     def columns(self, pairs: list[Pair]) -> list[tuple[list[str], str]]:
@@ -102,80 +128,119 @@ class Trainer:
             columns.append(([n for p in pairs for n in _negatives(p, k)], "document"))
         return columns
 
-    def loss_from_embeddings(self, embeddings: list[Tensor]) -> Tensor:
-        """The recipe's loss on the batch's columns: q (B, H), d (B, H) and negatives (B·K, H)."""
-        q, d, *rest = embeddings
-        negatives = rest[0].view(q.size(0), -1, q.size(1)) if rest else None  # (B, K, H)
-        if "logit_scale" in self.parts:
-            return self.loss_fn(q, d, self.parts["logit_scale"].value)
-        return self.loss_fn(q, d, negatives, temperature=self.recipe.loss.temperature)
-
-    def loss_on(self, pairs: list[Pair]) -> tuple[Tensor, int]:
-        """Embed a batch of pairs in one forward per column and return (loss, non-padding tokens)."""
-        features = [self.model.tokenize(texts, kind) for texts, kind in self.columns(pairs)]
-        tokens = sum(int(f["attention_mask"].sum()) for f in features)
-        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.recipe.train.bf16):
-            embeddings = [self.model(_to(f, self.device)) for f in features]  # each (B, H) / (B·K, H)
-        return self.loss_from_embeddings(embeddings), tokens
-
-    def backward(self, pairs: list[Pair]) -> tuple[Tensor, int]:
-        """Loss and parameter gradients of one batch: directly, or through the gradient cache
-        (``train.chunk_size`` > 0) when the batch is larger than the encoder fits at once."""
+    def prepare_batch(self) -> PreparedBatch:
+        """Draw the next global batch, take this rank's rows and tokenize them: one chunk per column,
+        or length-sorted chunks of ``train.chunk_size`` texts for the gradient cache."""
+        source_index, indices = self.sampler.next_batch()  # (global batch,)
+        sampler_state = self.sampler.state_dict()
+        source = self.sources[source_index]
+        rows = indices[self.group.local_slice(self.per_rank)].tolist()
+        pairs = [source.pairs[i] for i in rows]
         chunk_size = self.recipe.train.chunk_size
-        if not chunk_size:
-            loss, tokens = self.loss_on(pairs)
-            loss.backward()
-            return loss.detach(), tokens
-        groups = [chunk_by_length(texts, chunk_size, partial(self.model.tokenize, kind=kind))
-                  for texts, kind in self.columns(pairs)]
+        groups = []
+        for texts, kind in self.columns(pairs):
+            tokenize = partial(self.model.tokenize, kind=kind)
+            groups.append(chunk_by_length(texts, chunk_size, tokenize) if chunk_size
+                          else [Chunk(torch.arange(len(texts)), tokenize(texts))])
         tokens = sum(int(chunk.features["attention_mask"].sum()) for group in groups for chunk in group)
-        loss = cached_backward(self.model, groups, self.loss_from_embeddings, bf16=self.recipe.train.bf16)
-        return loss, tokens
+        return PreparedBatch(source.name, rows, len(indices), groups, tokens, sampler_state)
+
+    def loss_from_embeddings(self, embeddings: list[Tensor], rows: slice | None = None) -> Tensor:
+        """The recipe's loss on the global batch's columns: q (N, H), d (N, H) and negatives (N·K, H);
+        with ``rows``, only those rows' terms (see ``gtekit.losses``)."""
+        q, d, *rest = embeddings
+        negatives = rest[0].view(q.size(0), -1, q.size(1)) if rest else None  # (N, K, H)
+        if "logit_scale" in self.parts:
+            return self.loss_fn(q, d, self.parts["logit_scale"].value, rows=rows)
+        return self.loss_fn(q, d, negatives, temperature=self.recipe.loss.temperature, rows=rows)
+
+    def backward_to_embeddings(self, columns: list[Tensor]) -> Tensor:
+        """Back-propagate the loss into this rank's ``columns`` (n, H); return this rank's share of it.
+
+        The columns of every rank are gathered into the global batch (N = W·n rows). This rank's
+        loss covers its own n rows, ``train.loss_block_size`` rows at a time, so only a block of the
+        similarity matrices exists at once; the gradients collected on the gathered columns then go
+        back through the gather in one pass.
+        """
+        gathered = [gather_with_grad(column, self.group) for column in columns]  # each (N, H)
+        leaves = [column.detach().requires_grad_() for column in gathered]
+        rows = range(self.group.rank * columns[0].size(0), (self.group.rank + 1) * columns[0].size(0))
+        parts = []
+        for block in row_blocks(rows, self.recipe.train.loss_block_size):
+            part = self.loss_from_embeddings(leaves, rows=block)
+            (part * loss_scale(self.group)).backward()
+            parts.append(part.detach())
+        loss = torch.stack(parts).sum()
+        used = [(column, leaf.grad) for column, leaf in zip(gathered, leaves, strict=True) if leaf.grad is not None]
+        torch.autograd.backward([column for column, _ in used], [grad for _, grad in used])
+        self.group.average_gradients(p for name, part in self.parts.items() if name != "embedder"
+                                     for p in part.parameters())
+        return loss
+
+    def backward(self, batch: PreparedBatch) -> Tensor:
+        """This rank's share of the loss, with parameter gradients: directly, or through the gradient
+        cache (``train.chunk_size`` > 0) when the batch is larger than the encoder fits at once."""
+        bf16 = self.recipe.train.bf16
+        if self.recipe.train.chunk_size:
+            return cached_backward(self.engine, batch.groups, bf16=bf16, backward_fn=self.backward_to_embeddings)
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=bf16):
+            embeddings = [self.engine(_to(chunk.features, self.device)) for (chunk,) in batch.groups]  # (n, H)
+        return self.backward_to_embeddings(embeddings)
 
     def train_step(self) -> tuple[str, float, int, int]:
-        source_index, indices = self.sampler.next_batch()
-        source = self.sources[source_index]
-        pairs = [source.pairs[i] for i in indices]
-        loss, tokens = self.backward(pairs)
+        batch = self.batches.next()
+        loss = self.backward(batch)
         if self.recipe.train.max_grad_norm > 0:
             torch.nn.utils.clip_grad_norm_(self.parts.parameters(), self.recipe.train.max_grad_norm)
         self.optimizer.step()
         self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
+        self.batches.settle()
+        self._sampler_state = batch.sampler_state
         self.step += 1
-        return source.name, float(loss.detach()), len(pairs), tokens
+        totals = self.group.sum(torch.stack([loss.double(), torch.tensor(float(batch.tokens), device=loss.device,
+                                                                          dtype=torch.float64)]))
+        return batch.source, float(totals[0]), batch.pairs, int(totals[1])
 
     # ------------------------------------------------------------------ the loop
     def train(self, resume: bool = False, stop_after: int | None = None) -> TrainResult:
-        """Train to ``train.steps`` (or stop early after ``stop_after`` steps, for tests)."""
+        """Train to ``train.steps`` (or stop early after ``stop_after`` steps, for tests).
+
+        Every rank runs this; rank 0 alone writes the log, the checkpoints and the model."""
         cfg = self.recipe.train
+        main = self.group.is_main
         if resume:
             self.resume()
-        self.output_dir.mkdir(parents=True, exist_ok=True)
-        (self.output_dir / "recipe.yaml").write_text(recipe_to_yaml(self.recipe))
+        if main:
+            self.output_dir.mkdir(parents=True, exist_ok=True)
+            (self.output_dir / "recipe.yaml").write_text(recipe_to_yaml(self.recipe))
         self.model.train()
         losses: list[float] = []
-        log_path = self.output_dir / "train_log.jsonl"
         last = cfg.steps if stop_after is None else min(cfg.steps, self.step + stop_after)
-        bar = tqdm(total=cfg.steps, initial=self.step, desc="train", unit="step", dynamic_ncols=True)
-        with open(log_path, "a", encoding="utf-8") as log:
+        bar = tqdm(total=cfg.steps, initial=self.step, desc="train", unit="step", dynamic_ncols=True,
+                   disable=not main)
+        with open(self.output_dir / "train_log.jsonl", "a", encoding="utf-8") if main else nullcontext() as log:
             while self.step < last:
                 started = time.perf_counter()
                 name, loss, pairs, tokens = self.train_step()
                 seconds = time.perf_counter() - started
                 losses.append(loss)
                 record = self._record(name, loss, pairs, tokens, seconds)
-                log.write(json.dumps(record) + "\n")
-                bar.update(1)
-                bar.set_postfix(loss=f"{loss:.4f}", src=name)
-                if cfg.log_every and (self.step % cfg.log_every == 0 or self.step == 1):
-                    bar.write(_format(record))
+                if main:
+                    log.write(json.dumps(record) + "\n")
+                    bar.update(1)
+                    bar.set_postfix(loss=f"{loss:.4f}", src=name)
+                    if cfg.log_every and (self.step % cfg.log_every == 0 or self.step == 1):
+                        bar.write(_format(record))
                 if self.validation.due(self.step):
-                    log.write(json.dumps(self.validation.run(self.model, self.step, self.save_model)) + "\n")
-                    self.model.train()
+                    if main:
+                        log.write(json.dumps(self.validation.run(self.model, self.step, self.save_model)) + "\n")
+                        self.model.train()
+                    self.group.barrier()
                 if cfg.save_every and self.step % cfg.save_every == 0 and self.step < cfg.steps:
                     self.save_checkpoint()
         bar.close()
+        self._drop_prefetched()
         self.save_checkpoint()
         model_dir = self.output_dir / "model"
         if self.step >= cfg.steps:
@@ -193,32 +258,78 @@ class Trainer:
                 "tokens_per_s": round(tokens / seconds, 1), "source_mean_loss": round(stats["loss"], 6)}
 
     # ------------------------------------------------------------------ persistence
-    def save_checkpoint(self) -> Path:
-        state = {"scheduler": self.scheduler.state_dict(), "sampler": self.sampler.state_dict(),
-                 "source_stats": self.source_stats, "validation": self.validation.state_dict()}
-        return save_checkpoint(self.output_dir / "checkpoints", self.step, self.parts, self.optimizer,
-                               state, keep=self.recipe.train.keep_checkpoints)
+    def save_checkpoint(self) -> Path | None:
+        """Every rank calls this; rank 0 writes the folder (model, full optimizer state, all ranks'
+        random states) and returns its path, the others return None once it is complete."""
+        if hasattr(self.optimizer, "consolidate_state_dict"):  # ZeRO: collect the shards on rank 0
+            self.optimizer.consolidate_state_dict(to=0)
+        random_states = self._all_random_states()
+        path = None
+        if self.group.is_main:
+            state = {"scheduler": self.scheduler.state_dict(), "sampler": self._sampler_state,
+                     "source_stats": self.source_stats, "validation": self.validation.state_dict(),
+                     "world_size": self.group.world_size}
+            path = save_checkpoint(self.output_dir / "checkpoints", self.step, self.parts,
+                                   self.optimizer.state_dict(), state, keep=self.recipe.train.keep_checkpoints,
+                                   random_states=random_states)
+        self.group.barrier()
+        return path
+
+    def _all_random_states(self) -> list[dict[str, Tensor]]:
+        """Every rank's random state, in rank order (collected on all ranks; rank 0 writes them)."""
+        mine = random_state(self.device)
+        if not self.group.is_distributed:
+            return [mine]
+        import torch.distributed as dist
+
+        gathered: list[dict[str, Tensor]] = [{} for _ in range(self.group.world_size)]
+        for key, value in mine.items():
+            on_device = value.to(self.device)  # NCCL gathers GPU tensors only
+            parts = [torch.empty_like(on_device) for _ in range(self.group.world_size)]
+            dist.all_gather(parts, on_device)
+            for rank, part in enumerate(parts):
+                gathered[rank][key] = part.cpu()
+        return gathered
 
     def resume(self) -> bool:
-        """Continue from the latest complete checkpoint in the output folder, if there is one."""
+        """Continue from the latest complete checkpoint in the output folder, if there is one.
+        Every rank reads the same folder; each restores its own random state and optimizer shard."""
+        self._drop_prefetched()
         path = latest_checkpoint(self.output_dir / "checkpoints")
         if path is None:
             logger.warning("no checkpoint under %s: starting from step 0", self.output_dir)
             return False
-        state = load_checkpoint(path, self.parts, self.optimizer)
+        state = load_checkpoint(path, self.parts, self.optimizer, rank=self.group.rank, device=self.device)
         self.scheduler.load_state_dict(state["scheduler"])
         self.sampler.load_state_dict(state["sampler"])
+        self._sampler_state = state["sampler"]
         self.source_stats = state["source_stats"]
         self.validation.load_state_dict(state.get("validation", {}))
         self.step = state["step"]
         logger.info("resumed from %s (step %d)", path, self.step)
         return True
 
+    def _drop_prefetched(self) -> None:
+        """Drop a batch drawn ahead and rewind the sampler to the last batch trained on."""
+        self.batches.close()
+        self.sampler.load_state_dict(self._sampler_state)
+
     def save_model(self, folder: Path) -> Path:
-        """Write the trained model (sentence-transformers format), atomically."""
-        with atomic_path(folder) as tmp:
-            self.model.save(tmp)
+        """Write the trained model (sentence-transformers format), atomically; rank 0 only."""
+        if self.group.is_main:
+            with atomic_path(folder) as tmp:
+                self.model.save(tmp)
         return folder
+
+
+def _enable_activation_checkpointing(encoder: nn.Module) -> None:
+    """Recompute each layer's activations in backward instead of keeping them (non-reentrant
+    torch.utils.checkpoint, which replays dropout's random state)."""
+    kwargs = {"use_reentrant": False}
+    if hasattr(encoder, "activation_checkpointing_enable"):  # transformers >= 5.x
+        encoder.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
+    else:
+        encoder.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
 
 
 def _negatives(pair: Pair, k: int) -> tuple[str, ...]:

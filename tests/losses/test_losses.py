@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from gtekit.losses import LogitScale, get_loss, gte, infonce, symmetric
+from gtekit.losses import LogitScale, get_loss, gte, infonce, row_blocks, symmetric
 
 
 def cos(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -132,3 +132,34 @@ def test_bad_shapes_and_names_are_clear_errors():
         infonce(torch.randn(3, 4), torch.randn(3, 4), torch.randn(3, 4))
     with pytest.raises(ValueError, match="valid: gte, infonce, symmetric"):
         get_loss("triplet")
+
+
+@pytest.mark.parametrize("block_size", [1, 4, 6])
+@pytest.mark.parametrize("name", ["gte", "infonce", "symmetric"])
+def test_row_blocks_sum_to_the_whole_loss_and_its_gradient(batch, name, block_size):
+    q, d, negatives = batch
+    if name == "symmetric":
+        negatives = None
+
+    def loss(q_, d_, n_, rows=None):
+        if name == "symmetric":
+            return symmetric(q_, d_, math.log(20.0), rows=rows)
+        return get_loss(name)(q_, d_, n_, temperature=0.05, rows=rows)
+
+    leaves = [t.clone().requires_grad_() for t in (q, d) + ((negatives,) if negatives is not None else ())]
+    whole = loss(*leaves[:2], leaves[2] if len(leaves) > 2 else None)
+    whole_grads = torch.autograd.grad(whole, leaves)
+    blocks = row_blocks(q.size(0), block_size)
+    assert [b.stop - b.start for b in blocks] == [min(block_size, 6 - s) for s in range(0, 6, block_size)]
+    parts = [loss(*leaves[:2], leaves[2] if len(leaves) > 2 else None, rows=rows) for rows in blocks]
+    block_grads = torch.autograd.grad(sum(parts), leaves)
+    torch.testing.assert_close(sum(parts), whole, rtol=1e-12, atol=0)
+    for got, expected in zip(block_grads, whole_grads, strict=True):
+        torch.testing.assert_close(got, expected, rtol=1e-10, atol=1e-12)
+
+
+def test_row_blocks_cover_a_range():
+    assert row_blocks(range(4, 10), 4) == [slice(4, 8), slice(8, 10)]
+    assert row_blocks(5) == [slice(0, 5)]
+    with pytest.raises(ValueError):
+        row_blocks(5, -1)

@@ -172,3 +172,46 @@ def test_gradient_cache_trains_like_one_big_batch(tiny_model_dir, sources, tmp_p
         if "attention.self.key.bias" in name:  # true gradient is 0: AdamW amplifies rounding noise either way
             continue
         torch.testing.assert_close(cached_weights[name], value, rtol=1e-4, atol=1e-5, msg=name)
+
+
+@pytest.mark.parametrize("setting", ["train.gradient_checkpointing=true", "train.prefetch=false",
+                                     "train.loss_block_size=1"])
+def test_memory_and_speed_levers_do_not_change_training(tiny_model_dir, sources, tmp_path, setting):
+    """Gradient checkpointing (dropout replayed by torch.utils.checkpoint), tokenizing on the calling thread
+    and a row-blocked loss give the same run as the defaults, dropout included; float64 so that float32
+    rounding of differently shaped sums does not hide a real difference."""
+    from gtekit import Embedder
+
+    def run(*extra):
+        recipe = make_recipe(tiny_model_dir, sources, tmp_path / f"run-{len(extra)}", "train.steps=3",
+                             "train.chunk_size=3", *extra)
+        trainer = Trainer(recipe, model=Embedder.load(tiny_model_dir, max_seq_length=32).double())
+        encoder = trainer.model.encoder
+        checkpointing = getattr(encoder, "is_activation_checkpointing", None)
+        if checkpointing is None:  # transformers 4.x
+            checkpointing = encoder.is_gradient_checkpointing
+        assert checkpointing == ("gradient_checkpointing" in " ".join(extra))
+        return trainer.train().losses, weights(trainer)
+
+    default_losses, default_weights = run()
+    losses, trained = run(setting)
+    assert losses == pytest.approx(default_losses, rel=1e-10)
+    for name, value in default_weights.items():
+        torch.testing.assert_close(trained[name], value, rtol=1e-9, atol=1e-12, msg=name)
+
+
+def test_stopping_and_continuing_the_same_trainer_skips_no_batch(tiny_model_dir, sources, tmp_path):
+    """The batch prefetched during the last step is dropped and the sampler rewound when train() returns."""
+    straight = Trainer(make_recipe(tiny_model_dir, sources, tmp_path / "a", "train.save_every=0"))
+    drawn_straight = []
+    take = straight.batches.next
+    straight.batches.next = lambda: drawn_straight.append((batch := take()).rows) or batch
+    straight.train()
+
+    paused = Trainer(make_recipe(tiny_model_dir, sources, tmp_path / "b", "train.save_every=0"))
+    drawn_paused = []
+    take_paused = paused.batches.next
+    paused.batches.next = lambda: drawn_paused.append((batch := take_paused()).rows) or batch
+    paused.train(stop_after=2)
+    paused.train()
+    assert drawn_paused == drawn_straight
