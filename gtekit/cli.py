@@ -45,6 +45,16 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
                                      help="run `gtekit COMMAND --help` for its options")
 
+    data = commands.add_parser("data", help="mine, build and inspect training pairs",
+                               description="Turn raw material into pair files (mine), assemble a cleaned, sharded "
+                                           "mixture of sources (build) and inspect it (stats).")
+    data_commands = data.add_subparsers(dest="data_command", required=True, metavar="DATA_COMMAND",
+                                        help="run `gtekit data DATA_COMMAND --help` for its options")
+    from .commands import data_build, data_mine, data_stats
+
+    for module in (data_mine, data_build, data_stats):
+        module.add_parser(data_commands)
+
     train = commands.add_parser("train", help="train a model from a YAML recipe",
                                 description="Train from a YAML recipe (see recipes/). Checkpoints go to "
                                             "train.output_dir/checkpoints, the final model to train.output_dir/model.")

@@ -1,0 +1,1 @@
+"""Subcommands of ``gtekit data``, one module each; ``cli.py`` registers them."""

@@ -1,0 +1,11 @@
+"""`gtekit data mine`."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_parser(subcommands) -> argparse.ArgumentParser:
+    parser = subcommands.add_parser("mine", help="(not yet available)")
+    parser.set_defaults(handler=lambda args: 2)
+    return parser
