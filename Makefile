@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 
-.PHONY: install install-test quickstart test test-fast check clean
+.PHONY: install install-test quickstart test test-fast check bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,7 +36,12 @@ test-fast: $(VENV)/.installed-test
 
 ## check: lint
 check: $(VENV)/.installed-test
-	$(BIN)/ruff check gtekit tests
+	$(BIN)/ruff check gtekit tests benchmarks
+
+## bench: gtekit's training step vs sentence-transformers (matmul peaks, pairs/s, MFU, memory curve);
+## writes benchmarks/results/train-bench-DATE-TIME-HOST.json. Options: make bench ARGS="--batch 1024"
+bench: $(VENV)/.installed-test
+	$(BIN)/python -m benchmarks.run $(ARGS)
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .ruff_cache

@@ -1,0 +1,143 @@
+"""``make bench``: gtekit's contrastive training step against sentence-transformers, side by side, in one run.
+
+    python -m benchmarks.run                      # defaults: batch 256, chunk 64 (~40 minutes on 2 idle cores)
+    python -m benchmarks.run --batch 1024         # the full run (chunk 64): over an hour on 2 cores
+    make bench ARGS="--batch 1024 --no-bf16"
+
+Measures (1) this machine's fp32 and bf16 matmul peaks, (2) training throughput of both systems on
+the same standard-library pairs with a loss check at identical weights, and MFU from an analytic
+FLOP count, (3) peak memory against the global batch size, each point in a fresh process. Prints the
+tables and writes everything to benchmarks/results/train-bench-DATE-TIME-HOST.json (atomically).
+See benchmarks/README.md for what each number means.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def _ints(text: str) -> list[int]:
+    return [int(x) for x in text.split(",") if x.strip()]
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="python -m benchmarks.run", description=__doc__.split("\n\n")[0],
+        epilog="The issue's full setting is --batch 1024 --chunk 64. An fp32 step costs roughly N/3 s for N pairs "
+               "on an idle 2-core AVX2 CPU, so that run (3 configurations x (1 warm-up + 3 steps)) takes over an "
+               "hour there; the defaults keep a run to about 40 minutes.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--model", default="all-MiniLM-L6-v2", help="model name or folder, loaded by both systems")
+    p.add_argument("--batch", type=int, default=256, help="pairs per step (full run: 1024)")
+    p.add_argument("--chunk", type=int, default=64, help="texts per encoder call in the gradient cache")
+    p.add_argument("--repeats", type=int, default=3, help="timed steps per configuration (median reported)")
+    p.add_argument("--max-seq-length", type=int, default=128)
+    p.add_argument("--seed", type=int, default=0, help="which pairs are drawn from the standard library")
+    p.add_argument("--st-token-budget", type=int, default=0,
+                   help="sentence-transformers mini_batch_num_tokens (0: chunk x max-seq-length; -1: skip)")
+    p.add_argument("--bf16-batch", type=int, default=16,
+                   help="pairs per step of the bf16 runs (bf16 is several times slower than fp32 on CPUs without "
+                        "AVX512-BF16/AMX)")
+    p.add_argument("--bf16-chunk", type=int, default=8)
+    p.add_argument("--no-bf16", action="store_true", help="skip the bf16 matmul peak and the bf16 runs")
+    p.add_argument("--peak-seconds", type=float, default=2.0, help="timed seconds per matmul shape and dtype")
+    p.add_argument("--peak-tokens", type=int, default=4096, help="tokens (m) of the encoder-shaped matmuls")
+    p.add_argument("--memory-batches", type=_ints, default=[256, 512, 1024],
+                   help="N of the full-step memory points (comma-separated; empty: none)")
+    p.add_argument("--loss-memory-batches", type=_ints, default=[256, 1024, 4096, 16384],
+                   help="N of the loss-phase memory points")
+    p.add_argument("--memory-chunk", type=int, default=64, help="chunk size of the full-step memory points")
+    p.add_argument("--memory-steps", type=int, default=1,
+                   help="steps per full-step memory point (2: the steady-state peak, which can be a little higher)")
+    p.add_argument("--loss-block-size", type=int, default=1024,
+                   help="rows per block of the row-blocked loss memory points (0: whole matrix only)")
+    p.add_argument("--gtekit-set", action="append", default=[], metavar="KEY=VALUE",
+                   help="gtekit recipe override for its runs and the full-step memory points, e.g. "
+                        "train.loss_block_size=1024, train.gradient_checkpointing=true, train.prefetch=false")
+    p.add_argument("--skip", choices=["peaks", "throughput", "memory"], action="append", default=[],
+                   help="leave a part out (repeatable)")
+    p.add_argument("--output-dir", type=Path, default=RESULTS)
+    args = p.parse_args(argv)
+    for name in ("batch", "chunk", "repeats", "bf16_batch", "bf16_chunk", "memory_chunk", "memory_steps"):
+        if getattr(args, name) < 1:
+            p.error(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
+    return args
+
+
+def configs(args: argparse.Namespace):
+    from .throughput import RunConfig
+
+    budget = args.chunk * args.max_seq_length if args.st_token_budget == 0 else args.st_token_budget
+    ours = tuple(args.gtekit_set)
+    runs = [RunConfig("gtekit", args.batch, args.chunk, overrides=ours),
+            RunConfig("sentence-transformers", args.batch, args.chunk)]
+    if budget > 0:
+        runs.append(RunConfig("sentence-transformers", args.batch, args.chunk, token_budget=budget))
+    bf16 = [] if args.no_bf16 else [RunConfig("gtekit", args.bf16_batch, args.bf16_chunk, bf16=True, overrides=ours),
+                                    RunConfig("sentence-transformers", args.bf16_batch, args.bf16_chunk, bf16=True)]
+    return runs, bf16
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = parse_args(argv)
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from transformers import AutoConfig
+
+    from gtekit.model_files import resolve_model_folder
+
+    from . import data, memory, peaks, report, throughput
+
+    started = time.time()
+    model_config = AutoConfig.from_pretrained(resolve_model_folder(args.model))
+    record: dict = {"benchmark": "gtekit training step vs sentence-transformers", "started": datetime.now().isoformat(),
+                    "machine": peaks.machine_info(), "settings": {**vars(args), "output_dir": str(args.output_dir)},
+                    "load_average": {"start": os.getloadavg()}}
+    if "peaks" not in args.skip:
+        log("matmul peaks")
+        shapes = [*peaks.SQUARE_SHAPES, *peaks.model_shapes(args.peak_tokens, model_config.hidden_size,
+                                                             model_config.intermediate_size)]
+        record["peaks"] = peaks.measure_peaks(shapes, args.peak_seconds, ("fp32",) if args.no_bf16 else
+                                              ("fp32", "bf16"), log=log)
+    parts = {"throughput", "memory"} - set(args.skip)
+    needed = max([args.batch, args.bf16_batch, *args.memory_batches]) if parts else 0
+    pairs = data.stdlib_train_pairs(needed, seed=args.seed) if needed else []
+    if "throughput" not in args.skip:
+        results = []
+        for group in configs(args):
+            if group:
+                log(f"training steps: {', '.join(c.name for c in group)}")
+                results += throughput.measure(group, args.model, pairs, args.repeats, args.max_seq_length, log=log)
+        throughput.add_utilisation(results, record.get("peaks") or {})
+        record.update(throughput=results, loss_checks=throughput.check_losses(results),
+                      comparisons=throughput.compare(results))
+    if "memory" not in args.skip:
+        log("memory (a fresh process per point)")
+        with tempfile.TemporaryDirectory(prefix="gtekit-bench-") as tmp:
+            pairs_file = data.write_pairs(pairs, Path(tmp) / "pairs.jsonl") if args.memory_batches else None
+            record["memory"] = memory.memory_curve(
+                args.memory_batches, args.loss_memory_batches, chunk=args.memory_chunk, block=args.loss_block_size,
+                pairs_file=pairs_file, model_name=args.model, max_seq_length=args.max_seq_length,
+                dim=model_config.hidden_size, steps=args.memory_steps, overrides=tuple(args.gtekit_set), log=log)
+    record["seconds"] = time.time() - started
+    record["load_average"]["end"] = os.getloadavg()
+    path = report.write_json_atomic(report.result_path(args.output_dir), record)
+    print(report.render(record))
+    print(f"\nwritten: {path}")
+    return record
+
+
+if __name__ == "__main__":
+    main()
