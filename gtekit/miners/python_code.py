@@ -23,7 +23,10 @@ SHA-1 of its name, so it is stable across runs and machines and near-duplicate c
 package never lands on both sides. Pairs mined from the standard library are under the Python
 Software Foundation License (PSF-2.0); record that with the files written from them.
 
-Depends only on the standard library; nothing else in gtekit.
+:func:`mine_python` is the common miner interface (``MinedPair`` with doc_id = top-level module,
+``MineReport``) over several roots, used by ``gtekit data mine python``.
+
+Depends only on the standard library and ``base``; nothing else in gtekit.
 """
 
 from __future__ import annotations
@@ -36,6 +39,8 @@ import sysconfig
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from .base import MinedPair, MineReport, dedupe
 
 HELD_OUT_FRACTION = 0.2  # share of top-level modules kept out of training (~470 stdlib pairs)
 DEFAULT_SKIP_DIRS = ("test", "tests", "idlelib", "turtledemo", "site-packages", "lib2to3", "__pycache__",
@@ -259,3 +264,38 @@ def split_by_module(pairs: Iterable[CodePair],
 def to_training_rows(pairs: Iterable[CodePair]) -> list[dict[str, str]]:
     """Rows of the training-file format: ``{"query": docstring, "positive": code}``."""
     return [{"query": pair.docstring, "positive": pair.code} for pair in pairs]
+
+
+def mine_python(paths: Sequence[str | Path], *, min_doc_words: int = 3, include_classes: bool = True,
+                max_code_chars: int = 4000,
+                skip_dirs: Sequence[str] = DEFAULT_SKIP_DIRS) -> tuple[list[MinedPair], MineReport]:
+    """:func:`mine_python_pairs` over each folder of ``paths``, as ``MinedPair`` rows and a ``MineReport``.
+
+    doc_id is the top-level module, so ``base.held_out(doc_id, f)`` is ``is_held_out(module, f)``.
+    ``report.documents`` counts the modules read; ``.py`` files that are not modules (in a skipped
+    folder, or not an importable path) are counted too. Pairs repeated across folders are kept once.
+    """
+    if isinstance(paths, str | Path):
+        raise TypeError("mine_python takes a list of folders; wrap a single folder in a list")
+    report = MineReport()
+    mined: list[MinedPair] = []
+    for root in map(Path, paths):
+        if not root.is_dir():
+            raise (ValueError(f"python mining takes folders (package roots), got the file {root}") if root.exists()
+                   else FileNotFoundError(f"no such folder: {root}"))
+        pairs, counts = mine_python_pairs(root, min_doc_words=min_doc_words, include_classes=include_classes,
+                                          max_code_chars=max_code_chars, skip_dirs=skip_dirs)
+        report.documents += counts.files_seen
+        outside = sum(name.endswith(".py") for _, _, files in os.walk(root) for name in files) - counts.files_seen
+        for reason, count in (("Python file outside the module tree or in a skipped folder", outside),
+                              ("docstring too short", counts.too_short_docstring),
+                              ("empty body", counts.empty_body), ("code too long", counts.too_long),
+                              ("duplicate pair", counts.duplicates)):
+            if count:
+                report.skip(reason, count)
+        for path, reason in counts.files_failed:
+            report.fail(path, "unreadable or unparsable Python file", reason)
+        mined.extend(MinedPair(pair.docstring, pair.code, top_level_module(pair.module)) for pair in pairs)
+    mined = dedupe(mined, report)
+    report.pairs = len(mined)
+    return mined, report
