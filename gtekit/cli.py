@@ -15,6 +15,7 @@ multi-stage contrastive recipe.
   gtekit quickstart                                   mine stdlib pairs, train MiniLM, compare before/after
   gtekit train recipes/quickstart.yaml --set train.lr=1e-4
   gtekit train recipes/gte-base-pretrain.yaml --dry-run    check a recipe in seconds before a cluster
+  gtekit mine all-MiniLM-L6-v2 pairs.jsonl -o mined        hard negatives, likely false negatives dropped
   gtekit encode all-MiniLM-L6-v2 texts.txt -o embeddings.npy
   gtekit eval all-MiniLM-L6-v2 --tasks STSBenchmark -o results.json
 """
@@ -71,6 +72,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="with --dry-run: where its data, checkpoints and model go (default: a new temporary "
                             "folder)")
     train.set_defaults(handler=_train)
+
+    from .commands import mine
+
+    mine.add_parser(commands)
 
     encode = commands.add_parser("encode", help="embed texts into a .npy array",
                                  description="Embed one text per line (.txt) or one field of each JSONL row.")

@@ -40,14 +40,23 @@ class ModelConfig:
 
 @dataclass
 class DataConfig:
-    """Training sources: each file is one source; every batch comes from one source (GTE Eq. 4)."""
+    """Training sources and their mix: every batch comes from one source (GTE Eq. 4).
 
-    sources: list[str] = field(default_factory=list)  # files, folders or globs (JSONL, JSONL.gz, Parquet)
+    A file is one source, held in memory; a built mixture folder (``gtekit data build``, with a
+    ``manifest.json``) gives one streamed source per manifest entry. ``caps``, ``weights`` and
+    ``prefixes`` name sources; an unknown name is an error."""
+
+    sources: list[str] = field(default_factory=list)  # files, folders, globs (JSONL, JSONL.gz, Parquet), mixtures
     alpha: float = 0.5  # p_i ∝ n_i^α
     weights: dict[str, float] = field(default_factory=dict)  # per-source multipliers on n_i^α
+    caps: dict[str, int] = field(default_factory=dict)  # a capped source counts min(n, cap) examples, for p_i and
+    # per epoch: each epoch takes the first `cap` examples of its (shard, row) order, a different subset each epoch
+    prefixes: dict[str, dict[str, str]] = field(default_factory=dict)  # {source: {query: "...", document: "..."}}
+    # instead of the model's query/document prefix, for that source's batches
     negatives_per_query: int = 0  # hard negatives used per pair (group size - 1)
     skip_invalid: bool = False  # skip and count malformed rows instead of stopping
     guard_tasks: list[str] = field(default_factory=lambda: ["offline"])  # refuse sources repeating their texts
+    resident_shards: int = 0  # decoded shards of streamed sources kept per process (0: one per source, plus one)
 
 
 @dataclass
@@ -73,7 +82,8 @@ class TrainConfig:
     loss_block_size: int = 0  # > 0 with chunk_size: loss and its backward over this many rows at a time
     bf16: bool = False  # bf16 autocast (CPU and CUDA)
     gradient_checkpointing: bool = False  # recompute encoder activations in backward: less memory per chunk
-    prefetch: bool = True  # draw and tokenize the next batch on a worker thread during the step
+    data_workers: int = 1  # DataLoader processes that read and tokenize batches (0: in the training process)
+    prefetch: bool = True  # prepare batches ahead (2 per worker; with 0 workers, 1 on a thread); false: on demand
     zero_optimizer: bool = True  # across processes: shard AdamW state (ZeroRedundancyOptimizer, ZeRO stage 1)
     seed: int = 42
     device: str = "auto"  # auto | cpu | cuda | cuda:N

@@ -80,7 +80,7 @@ def dry_run_recipe(recipe: Recipe, output_dir: str | Path) -> Recipe:
         evaluation.batch_size = min(evaluation.batch_size, BATCH_SIZE)
     if not sources_exist(recipe.data.sources):
         data.sources = [str(path) for path in sample_source_paths(output_dir)]
-        data.weights = {}  # they name the recipe's sources
+        data.weights, data.caps, data.prefixes = {}, {}, {}  # they name the recipe's sources
     return shrunk
 
 
@@ -137,8 +137,9 @@ def sources_exist(sources: list[str]) -> bool:
         path = Path(entry)
         if path.is_file():
             return True
-        if path.is_dir():
-            return any(p.is_file() and p.name.endswith(SOURCE_SUFFIXES) for p in path.iterdir())
+        if path.is_dir():  # a folder of source files, or a built mixture (its manifest)
+            return any(p.is_file() and (p.name.endswith(SOURCE_SUFFIXES) or p.name == "manifest.json")
+                       for p in path.iterdir())
         return glob.has_magic(entry) and any(Path(match).is_file() for match in glob.glob(entry))
 
     return bool(sources) and all(found(entry) for entry in sources)

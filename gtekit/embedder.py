@@ -129,27 +129,15 @@ class Embedder(nn.Module):
         return next(self.encoder.parameters()).device
 
     # ----------------------------------------------------------------- text -> tensors
-    def prepare(self, texts: Sequence[str], kind: TextKind = None) -> list[str]:
-        """Add the query/document prefix and, for cpt-text models, the delimiters."""
-        s = self.settings
-        if kind == "query":
-            prefix, opening, closing = s.query_prefix, "[", "]"
-        elif kind == "document":
-            prefix, opening, closing = s.document_prefix, "{", "}"
-        elif kind is None:
-            return list(texts)
-        else:
-            raise ValueError(f"unknown text kind {kind!r}; valid: 'query', 'document', None")
-        if s.delimiters:
-            return [f"{opening}{prefix}{text}{closing}" for text in texts]
-        return [prefix + text for text in texts] if prefix else list(texts)
+    def prepare(self, texts: Sequence[str], kind: TextKind = None, prefix: str | None = None) -> list[str]:
+        """Add the query/document prefix (``prefix``, when given, instead of the model's own for ``kind``)
+        and, for cpt-text models, the delimiters."""
+        return prepare_texts(self.settings, texts, kind, prefix)
 
-    def tokenize(self, texts: Sequence[str], kind: TextKind = None,
-                 max_length: int | None = None) -> dict[str, Tensor]:
+    def tokenize(self, texts: Sequence[str], kind: TextKind = None, max_length: int | None = None,
+                 prefix: str | None = None) -> dict[str, Tensor]:
         """Prefixed, truncated, padded token ids: {input_ids, attention_mask, ...} each (B, T)."""
-        return dict(self.tokenizer(
-            self.prepare(texts, kind), padding=True, truncation=True,
-            max_length=max_length or self.settings.max_seq_length, return_tensors="pt"))
+        return tokenize_texts(self.tokenizer, self.settings, texts, kind, max_length, prefix)
 
     def forward(self, features: dict[str, Tensor]) -> Tensor:
         """Token ids (B, T) -> pooled embeddings (B, H); not normalised (losses use cosine)."""
@@ -183,3 +171,27 @@ class Embedder(nn.Module):
             output[index] = embeddings.cpu().numpy()
         self.train(was_training)
         return output
+
+
+def prepare_texts(settings: EmbedderSettings, texts: Sequence[str], kind: TextKind = None,
+                  prefix: str | None = None) -> list[str]:
+    """:meth:`Embedder.prepare` without the model, for processes that tokenize but hold no weights."""
+    if kind == "query":
+        default, opening, closing = settings.query_prefix, "[", "]"
+    elif kind == "document":
+        default, opening, closing = settings.document_prefix, "{", "}"
+    elif kind is None:
+        return list(texts)
+    else:
+        raise ValueError(f"unknown text kind {kind!r}; valid: 'query', 'document', None")
+    prefix = default if prefix is None else prefix
+    if settings.delimiters:
+        return [f"{opening}{prefix}{text}{closing}" for text in texts]
+    return [prefix + text for text in texts] if prefix else list(texts)
+
+
+def tokenize_texts(tokenizer, settings: EmbedderSettings, texts: Sequence[str], kind: TextKind = None,
+                   max_length: int | None = None, prefix: str | None = None) -> dict[str, Tensor]:
+    """:meth:`Embedder.tokenize` without the model: prefixed, truncated, padded token ids, each (B, T)."""
+    return dict(tokenizer(prepare_texts(settings, texts, kind, prefix), padding=True, truncation=True,
+                          max_length=max_length or settings.max_seq_length, return_tensors="pt"))

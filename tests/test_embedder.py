@@ -56,7 +56,7 @@ def test_encode_is_independent_of_batching_and_order(tiny_embedder):
 @pytest.mark.parametrize("pooling", ["mean", "cls", "last"])
 def test_saved_model_loads_in_sentence_transformers_with_same_embeddings(tmp_path, pooling):
     sentence_transformers = pytest.importorskip("sentence_transformers")
-    from conftest import make_tiny_embedder
+    from tests.helpers import make_tiny_embedder
 
     model = make_tiny_embedder(pooling=pooling, max_seq_length=64, query_prefix="query: ")
     model.save(tmp_path / "m")
@@ -103,7 +103,7 @@ def test_offline_hub_name_fails_with_instructions(monkeypatch, tmp_path):
 
 
 def test_from_config_is_random_and_seeded():
-    from conftest import make_tiny_embedder
+    from tests.helpers import make_tiny_embedder
 
     a, b = make_tiny_embedder(), make_tiny_embedder()
     np.testing.assert_array_equal(a.encode(TEXTS[:2]), b.encode(TEXTS[:2]))

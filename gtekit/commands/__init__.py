@@ -1,1 +1,1 @@
-"""Subcommands of ``gtekit data``, one module each; ``cli.py`` registers them."""
+"""Subcommands, one module each (``gtekit mine``, ``gtekit data ...``); ``cli.py`` registers them."""

@@ -7,13 +7,16 @@ from __future__ import annotations
 
 from .pairs import Pair, PairFormatError, Source, load_sources, read_pairs, source_name
 from .sampler import SourceSampler, source_probabilities
+from .streaming import ShardedSource, open_mixture
 
 __all__ = [
     "Pair",
     "PairFormatError",
+    "ShardedSource",
     "Source",
     "SourceSampler",
     "load_sources",
+    "open_mixture",
     "read_pairs",
     "source_name",
     "source_probabilities",

@@ -15,6 +15,11 @@ value. A bad row raises :class:`PairFormatError`, whose message names the file, 
 ``skip_invalid=True`` bad rows are skipped instead and every skip is reported in the result.
 A damaged file (corrupt gzip, unreadable Parquet, missing column) always raises.
 
+A file is read whole into memory and is one "shard" of its source. A built mixture folder (one
+holding ``manifest.json``, written by ``gtekit data build``) is instead streamed: see
+``gtekit.data.streaming``. Both kinds of source offer the sampler and the trainer the same
+``name``, ``shard_sizes``, ``read_batch`` and ``iter_pairs``.
+
 Depends on nothing else in gtekit; pyarrow is imported only to read Parquet.
 """
 
@@ -70,12 +75,24 @@ class _RowError(Exception):
 
 @dataclass
 class Source:
-    """One training source: its name (the file name without extension), file, pairs and skips."""
+    """One training source held in memory: its name (the file name without extension), file, pairs and skips."""
 
     name: str
     path: Path
     pairs: list[Pair]
     skipped: list[str]  # one message per skipped row (only with skip_invalid=True)
+
+    @property
+    def shard_sizes(self) -> list[int]:
+        """Rows per shard: a file in memory is one shard."""
+        return [len(self.pairs)]
+
+    def read_batch(self, rows: Sequence[int], part: slice = slice(None)) -> tuple[list[Pair], list[str]]:
+        """The pairs of examples ``rows[part]``; no row is bad (bad rows were skipped when the file was read)."""
+        return [self.pairs[i] for i in list(rows)[part]], []
+
+    def iter_pairs(self) -> Iterator[Pair]:
+        return iter(self.pairs)
 
 
 def source_name(path: str | Path) -> str:
@@ -113,33 +130,49 @@ def read_pairs(path: str | Path, *, skip_invalid: bool = False) -> tuple[list[Pa
     return pairs, problems
 
 
-def load_sources(paths: Sequence[str | Path], *, skip_invalid: bool = False) -> list[Source]:
-    """Read every source named by ``paths``, in order.
+def load_sources(paths: Sequence[str | Path], *, skip_invalid: bool = False, resident_shards: int = 0) -> list:
+    """Read every source named by ``paths``, in order: a list of :class:`Source` and ``ShardedSource``.
 
     Each entry is a file, a directory (its ``*.jsonl``, ``*.jsonl.gz`` and ``*.parquet`` files,
-    sorted, not recursive) or a glob pattern (matches sorted). Raises ``ValueError`` when an
-    entry matches nothing, when two files give the same source name, or when a source has no
-    pairs (for instance because every row was skipped).
+    sorted, not recursive) or a glob pattern (matches sorted), read into memory; or a built mixture
+    folder (or its ``manifest.json``), whose sources are streamed (``gtekit.data.streaming``): only
+    the manifest is read here, and all streamed sources share one cache of ``resident_shards`` decoded
+    shards (0: one per streamed source, plus one). Raises ``ValueError`` when an entry matches nothing,
+    when two sources have the same name, or when a source has no pairs (for instance because every
+    row was skipped).
     """
+    from .streaming import ShardCache, is_mixture, open_mixture
+
     if isinstance(paths, str | Path):
         raise TypeError("load_sources takes a list of paths; wrap a single path in a list")
-    files = [file for entry in paths for file in _expand(entry)]
-    if not files:
+    cache = ShardCache()
+    entries: list[tuple[str, Path, object]] = []  # (name, where, a file to read or a streamed source)
+    for entry in paths:
+        if is_mixture(entry):
+            entries += [(source.name, source.path, source) for source in
+                        open_mixture(entry, skip_invalid=skip_invalid, cache=cache)]
+        else:
+            entries += [(source_name(file), file, file) for file in _expand(entry)]
+    if not entries:
         raise ValueError("no training sources given")
     seen: dict[str, Path] = {}
-    for file in files:
-        name = source_name(file)
+    for name, where, _ in entries:
         if name in seen:
-            raise ValueError(f"two sources are both named {name!r}: {seen[name]} and {file}; "
+            raise ValueError(f"two sources are both named {name!r}: {seen[name]} and {where}; "
                              "rename one (the source name is the file name without extension)")
-        seen[name] = file
+        seen[name] = where
+    streamed = sum(not isinstance(item, Path) for _, _, item in entries)
+    cache.capacity = resident_shards or streamed + 1
     sources = []
-    for name, file in seen.items():
-        pairs, skipped = read_pairs(file, skip_invalid=skip_invalid)
+    for name, _, item in entries:
+        if not isinstance(item, Path):
+            sources.append(item)
+            continue
+        pairs, skipped = read_pairs(item, skip_invalid=skip_invalid)
         if not pairs:
             detail = f"all {len(skipped)} rows were skipped; first: {skipped[0]}" if skipped else "no rows"
-            raise ValueError(f"source {name!r} ({file}) is empty: {detail}")
-        sources.append(Source(name=name, path=file, pairs=pairs, skipped=skipped))
+            raise ValueError(f"source {name!r} ({item}) is empty: {detail}")
+        sources.append(Source(name=name, path=item, pairs=pairs, skipped=skipped))
     return sources
 
 

@@ -3,6 +3,7 @@
 For each named task (or suite) the normalised texts it evaluates on (test queries, documents,
 sentences) are hashed once and cached on disk; a training source whose queries, positives or
 negatives repeat any of them is refused, naming the source, the task and an example.
+Sources are read in blocks, so a streamed source never needs to fit in memory.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from ..packages import cache_dir
 from .offline_data import normalise
 
 GUARD_VERSION = "1"
+GUARD_BLOCK = 65536  # texts hashed at a time
 
 
 def text_hash(text: str) -> int:
@@ -55,17 +57,49 @@ def expand_task_names(names: Sequence[str]) -> list[str]:
 
 
 def check_no_evaluation_overlap(sources: Iterable, task_names: Sequence[str]) -> None:
-    """Raise ValueError if a training source repeats a text that one of the tasks evaluates on."""
+    """Raise ValueError if a training source repeats a text that one of the tasks evaluates on.
+
+    A source is read through ``source.iter_pairs()``, ``GUARD_BLOCK`` texts at a time, so a streamed
+    source (``gtekit.data.streaming``) is checked shard by shard in bounded memory. A streamed source
+    is trusted, and not read, for the tasks its mixture's manifest lists under ``evaluation_tasks``:
+    ``gtekit data build`` dropped every pair whose query or positive hashes (:func:`text_hash`) to one of
+    those tasks' texts when it wrote the shards (its shards hold no negatives)."""
+    from .tasks import SUITES
+
     tasks = expand_task_names(task_names)
-    protected = {name: protected_hashes(name) for name in tasks}
+    protected: dict[str, np.ndarray] = {}
     for source in sources:
-        texts = [t for pair in source.pairs for t in (pair.query, pair.positive, *pair.negatives)]
-        hashes = np.fromiter((text_hash(t) for t in texts), dtype=np.uint64, count=len(texts))
-        for name, evaluated in protected.items():
-            hits = np.isin(hashes, evaluated)
-            if hits.any():
-                example = texts[int(np.argmax(hits))]
+        trusted = {task for name in getattr(source, "excluded_tasks", ()) for task in SUITES.get(name, [name])}
+        checked = [name for name in tasks if name not in trusted]
+        if not checked:
+            continue
+        for name in checked:
+            if name not in protected:
+                protected[name] = protected_hashes(name)
+        hits = dict.fromkeys(checked, 0)
+        examples: dict[str, str] = {}
+        for texts in _text_blocks(source.iter_pairs()):
+            hashes = np.fromiter((text_hash(t) for t in texts), dtype=np.uint64, count=len(texts))
+            for name in checked:
+                found = np.isin(hashes, protected[name])
+                if found.any():
+                    hits[name] += int(found.sum())
+                    examples.setdefault(name, texts[int(np.argmax(found))])
+        for name in checked:
+            if hits[name]:
                 raise ValueError(
-                    f"training source {source.name!r} ({Path(source.path)}) repeats {int(hits.sum())} text(s) that "
-                    f"evaluation task {name} scores on, e.g. {example[:80]!r}. Never train on an evaluation split: "
-                    f"remove them, or take {name} out of data.guard_tasks if this is intended.")
+                    f"training source {source.name!r} ({Path(source.path)}) repeats {hits[name]} text(s) that "
+                    f"evaluation task {name} scores on, e.g. {examples[name][:80]!r}. Never train on an evaluation "
+                    f"split: remove them, or take {name} out of data.guard_tasks if this is intended.")
+
+
+def _text_blocks(pairs: Iterable) -> Iterable[list[str]]:
+    """The texts of ``pairs`` (queries, positives, negatives), ``GUARD_BLOCK`` or so at a time."""
+    block: list[str] = []
+    for pair in pairs:
+        block += (pair.query, pair.positive, *pair.negatives)
+        if len(block) >= GUARD_BLOCK:
+            yield block
+            block = []
+    if block:
+        yield block

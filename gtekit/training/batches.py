@@ -1,22 +1,51 @@
-"""Batches drawn and tokenized ahead of time, on a worker thread, while the current step computes.
+"""Batches read and tokenized ahead of time, in DataLoader worker processes, while the step computes.
 
-Drawing a batch (which source, which rows) is cheap; tokenizing tens of thousands of texts and
-sorting them into length chunks is not, and a GPU would wait for it. :class:`Prefetcher` runs the
-preparation of batch t+1 on one worker thread while step t runs on the main thread. The tokenizer
-is never used by both threads at once: :meth:`Prefetcher.settle` waits for the worker, and the
-trainer calls it before validation, checkpoints or anything else that tokenizes.
+Drawing a batch (which source, which rows) is cheap; reading its rows from shards and tokenizing tens
+of thousands of texts into length chunks is not, and a GPU would wait for it. The pieces:
 
-Depends on the standard library only.
+- :class:`BatchPreparer` turns a drawn global batch into this rank's :class:`PreparedBatch`: it reads
+  this rank's rows, tokenizes each column (with the source's prefixes) and sorts it into length chunks.
+  It holds the sources, the tokenizer and the model's text settings but no weights, so it goes to a
+  worker process as it is (forked, or pickled).
+- :class:`BatchStream` is the endless sequence of prepared batches from a sampler position. Each
+  worker runs its own copy of the sampler from that position and draws every batch, but worker w of
+  W prepares only batches t ≡ w (mod W); the DataLoader asks the workers in turn and delivers their
+  results in order, so the batches come out in exactly the order one process would prepare them,
+  whatever W is. Each batch carries the sampler state after it, which is what a checkpoint stores.
+- :class:`BatchLoader` is what the trainer calls: ``next()``, and ``close()`` to drop what was prepared
+  ahead. The next ``next()`` after a close starts a fresh stream from the sampler it was given, which
+  the trainer has rewound to the last batch it trained on, so stopping and resuming repeats and skips
+  nothing.
+
+With ``train.data_workers=0`` the stream runs in the training process, one batch ahead on a thread
+(:class:`Prefetcher`); with ``train.prefetch=false`` every batch is prepared when asked for. Depends on
+the data package, ``embedder.tokenize_texts`` and ``grad_cache.chunk_by_length``; never on the model.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import copy
+import itertools
+import pickle
+import traceback
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Any, Generic, TypeVar
 
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, IterableDataset, get_worker_info
+
+from ..data.pairs import Pair
+from ..data.sampler import SourceSampler
+from ..embedder import tokenize_texts
+from ..model_files import EmbedderSettings
+from .grad_cache import Chunk, chunk_by_length
+
 T = TypeVar("T")
+PREFETCH_PER_WORKER = 2
 
 
 @dataclass
@@ -24,15 +53,164 @@ class PreparedBatch:
     """One step's input on this rank, ready for the encoder."""
 
     source: str  # the source every row of the global batch comes from
-    rows: list[int]  # this rank's rows of that source
+    rows: list[int]  # this rank's rows (example indices) of that source
     pairs: int  # pairs in the global batch
-    groups: list[list[Any]]  # one list of grad_cache.Chunk per column (queries, documents, negatives)
+    groups: list[list[Chunk]]  # one list of chunks per column (queries, documents, negatives)
     tokens: int  # non-padding tokens on this rank
     sampler_state: dict  # the sampler's position after this batch: what a checkpoint must store
+    skipped: list[str] = field(default_factory=list)  # bad rows of the global batch left out (skip_invalid)
+
+    def pin_memory(self) -> PreparedBatch:
+        """The same batch with its token tensors in pinned memory (the DataLoader calls this for CUDA)."""
+        groups = [[Chunk(chunk.indices, {k: v.pin_memory() for k, v in chunk.features.items()}) for chunk in group]
+                  for group in self.groups]
+        return replace(self, groups=groups)
+
+
+@dataclass
+class BatchPreparer:
+    """Drawn global batch -> this rank's :class:`PreparedBatch`: read rows, tokenize, chunk by length."""
+
+    sources: list  # gtekit.data Source or ShardedSource
+    tokenizer: Any
+    settings: EmbedderSettings  # the model's prefixes, delimiters and max_seq_length
+    part: slice  # this rank's rows of the global batch
+    chunk_size: int = 0  # 0: one chunk per column
+    negatives_per_query: int = 0
+    prefixes: dict[str, dict[str, str]] = field(default_factory=dict)  # {source: {kind: prefix}} overrides
+
+    def columns(self, pairs: list[Pair]) -> list[tuple[list[str], str]]:
+        """The batch as columns of (texts, kind): queries, positives and, if used, hard negatives (B·K)."""
+        k = self.negatives_per_query
+        columns = [([p.query for p in pairs], "query"), ([p.positive for p in pairs], "document")]
+        if k:
+            columns.append(([n for p in pairs for n in _negatives(p, k)], "document"))
+        return columns
+
+    def __call__(self, source_index: int, indices: np.ndarray, sampler_state: dict) -> PreparedBatch:
+        """Prepare this rank's part of the global batch ``indices`` (global batch,) of source ``source_index``."""
+        source = self.sources[source_index]
+        pairs, skipped = source.read_batch(indices, self.part)
+        prefixes = self.prefixes.get(source.name, {})
+        groups = []
+        for texts, kind in self.columns(pairs):
+            tokenize = partial(tokenize_texts, self.tokenizer, self.settings, kind=kind, prefix=prefixes.get(kind))
+            groups.append(chunk_by_length(texts, self.chunk_size, tokenize) if self.chunk_size
+                          else [Chunk(torch.arange(len(texts)), tokenize(texts))])
+        tokens = sum(int(chunk.features["attention_mask"].sum()) for group in groups for chunk in group)
+        return PreparedBatch(source.name, indices[self.part].tolist(), len(indices), groups, tokens, sampler_state,
+                             skipped)
+
+
+class BatchStream(IterableDataset):
+    """Prepared batches from the position ``sampler`` is at when the stream is made, without end.
+
+    In DataLoader worker w of W only batches t ≡ w (mod W) are prepared (all are drawn, to keep the
+    sampler in step); outside a worker, every batch. An error is passed on as an item, so that the
+    training process raises the original exception, with the worker's traceback as a note."""
+
+    def __init__(self, sampler: SourceSampler, prepare: BatchPreparer) -> None:
+        self.sampler = copy.deepcopy(sampler)  # a snapshot: the caller may move its sampler on
+        self.prepare = prepare
+
+    def __iter__(self) -> Iterator[PreparedBatch | _Failure]:
+        info = get_worker_info()
+        worker, workers = (info.id, info.num_workers) if info is not None else (0, 1)
+        sampler = copy.deepcopy(self.sampler)  # every iterator (worker) starts from the snapshot
+        for t in itertools.count():
+            source, indices = sampler.next_batch()  # (global batch,)
+            if t % workers != worker:
+                continue
+            try:
+                yield self.prepare(source, indices, sampler.state_dict())
+            except Exception as error:
+                yield _Failure.of(error)
+                return
+
+
+class BatchLoader:
+    """``next()`` gives the next :class:`PreparedBatch` of a stream opened on first use; ``close()`` drops it.
+
+    ``open_stream()`` makes the stream from the current sampler position; ``workers`` processes prepare
+    it (``PREFETCH_PER_WORKER`` batches ahead each), or with 0 workers a thread one batch ahead, or with
+    ``prefetch=False`` the calling thread when asked."""
+
+    def __init__(self, open_stream: Callable[[], BatchStream], workers: int = 1, prefetch: bool = True,
+                 pin_memory: bool = False) -> None:
+        if workers < 0:
+            raise ValueError(f"train.data_workers must be >= 0, got {workers}")
+        self._open_stream = open_stream
+        self.workers = workers if prefetch else 0
+        self._prefetch = prefetch
+        self._pin_memory = pin_memory
+        self._batches: Iterator | None = None  # DataLoader iterator or in-process stream
+        self._thread: Prefetcher | None = None
+
+    def next(self) -> PreparedBatch:
+        if self._batches is None and self._thread is None:
+            self._open()
+        item = self._thread.next() if self._thread is not None else next(self._batches)
+        if isinstance(item, _Failure):
+            self.close()
+            item.raise_error()
+        return item
+
+    def settle(self) -> None:
+        """Wait until a prefetching thread is idle (worker processes never share the tokenizer)."""
+        if self._thread is not None:
+            self._thread.settle()
+
+    def close(self) -> None:
+        """Stop the workers and drop every batch prepared ahead; ``next()`` opens a fresh stream."""
+        if self._thread is not None:
+            self._thread.close()
+            self._thread = None
+        shutdown = getattr(self._batches, "_shutdown_workers", None)  # DataLoader's own clean exit
+        if shutdown is not None:
+            shutdown()
+        self._batches = None
+
+    def _open(self) -> None:
+        stream = self._open_stream()
+        if self.workers == 0:
+            batches = iter(stream)
+            if self._prefetch:
+                self._thread = Prefetcher(partial(next, batches))
+            else:
+                self._batches = batches
+            return
+        # its own generator: the loader draws its worker seed from it, and never from torch's global random
+        # state, which dropout uses and checkpoints restore
+        loader = DataLoader(stream, batch_size=None, num_workers=self.workers, collate_fn=_as_is,
+                            prefetch_factor=PREFETCH_PER_WORKER, pin_memory=self._pin_memory,
+                            generator=torch.Generator().manual_seed(0))
+        self._batches = iter(loader)
+
+
+@dataclass
+class _Failure:
+    """An exception raised while preparing a batch, carried to the training process."""
+
+    error: BaseException
+    where: str
+
+    @classmethod
+    def of(cls, error: BaseException) -> _Failure:
+        where = traceback.format_exc()
+        try:
+            pickle.dumps(error)
+        except Exception:
+            error = RuntimeError(f"{type(error).__name__}: {error}")
+        return cls(error, where)
+
+    def raise_error(self) -> None:
+        if self.error.__traceback__ is None:  # it came from a worker process: say where it was raised there
+            self.error.add_note(f"raised in a DataLoader worker while preparing a batch:\n{self.where}")
+        raise self.error
 
 
 class Prefetcher(Generic[T]):
-    """``next()`` returns ``prepare()``'s next result, and starts the one after it in the background.
+    """``next()`` returns ``prepare()``'s next result, and starts the one after it on a worker thread.
 
     With ``enabled=False`` everything runs on the calling thread, in the same order. ``close()``
     drops a result prepared ahead, so whoever owns the state ``prepare`` advances must rewind it.
@@ -66,3 +244,14 @@ class Prefetcher(Generic[T]):
             self._executor.shutdown(wait=True, cancel_futures=True)
             self._executor = None
         self._pending = None
+
+
+def _as_is(item: T) -> T:
+    return item
+
+
+def _negatives(pair: Pair, k: int) -> tuple[str, ...]:
+    if len(pair.negatives) < k:
+        raise ValueError(f"data.negatives_per_query={k} but a pair has only {len(pair.negatives)} "
+                         f"negatives (query {pair.query[:60]!r})")
+    return pair.negatives[:k]

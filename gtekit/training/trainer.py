@@ -1,7 +1,8 @@
 """The training loop: batch → embed → loss → backward → clip → step.
 
 One source per batch (GTE Eq. 4 sampler), AdamW, warm-up then linear decay, optional bf16
-autocast, a log line per step, atomic checkpoints and exact resume. The same loop runs in one
+autocast, a log line per step, atomic checkpoints and exact resume. Batches are read and tokenized
+in DataLoader worker processes (``training.batches``) while the step computes. The same loop runs in one
 process or in every process of a torchrun job: each rank embeds its slice of the global batch,
 the embeddings are gathered with gradients, each rank's loss covers its own rows (scaled by
 ``distributed.loss_scale``), DDP averages gradients and ZeroRedundancyOptimizer shards AdamW's state.
@@ -15,7 +16,6 @@ import random
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -25,15 +25,15 @@ from tqdm.auto import tqdm
 
 from ..atomic import atomic_path
 from ..config import Recipe, recipe_to_yaml
-from ..data.pairs import Pair, Source, load_sources
+from ..data.pairs import Pair, load_sources
 from ..data.sampler import SourceSampler
 from ..embedder import Embedder
 from ..evaluation.guard import check_no_evaluation_overlap
 from ..losses import LogitScale, get_loss, row_blocks
-from .batches import Prefetcher, PreparedBatch
+from .batches import BatchLoader, BatchPreparer, BatchStream, PreparedBatch
 from .checkpoint import latest_checkpoint, load_checkpoint, random_state, save_checkpoint
 from .distributed import ProcessGroup, gather_with_grad, init_process_group, loss_scale
-from .grad_cache import Chunk, cached_backward, chunk_by_length
+from .grad_cache import cached_backward
 from .schedule import warmup_linear_decay
 from .validation import Validation
 
@@ -63,7 +63,7 @@ def build_model(recipe: Recipe) -> Embedder:
 class Trainer:
     """Runs a recipe. ``Trainer(recipe).train()`` writes checkpoints and the final model folder."""
 
-    def __init__(self, recipe: Recipe, model: Embedder | None = None, sources: list[Source] | None = None,
+    def __init__(self, recipe: Recipe, model: Embedder | None = None, sources: list | None = None,
                  group: ProcessGroup | None = None):
         self.recipe = recipe
         cfg = recipe.train
@@ -78,19 +78,21 @@ class Trainer:
         self.model = (model if model is not None else build_model(recipe)).to(self.device)
         if cfg.gradient_checkpointing:
             _enable_activation_checkpointing(self.model.encoder)
+        data = recipe.data
         self.sources = sources if sources is not None else load_sources(
-            recipe.data.sources, skip_invalid=recipe.data.skip_invalid)
-        if recipe.data.guard_tasks:
-            check_no_evaluation_overlap(self.sources, recipe.data.guard_tasks)
+            data.sources, skip_invalid=data.skip_invalid, resident_shards=data.resident_shards)
+        if data.guard_tasks:
+            check_no_evaluation_overlap(self.sources, data.guard_tasks)
         names = [s.name for s in self.sources]
-        unknown = set(recipe.data.weights) - set(names)
-        if unknown:
-            raise ValueError(f"data.weights names unknown sources {sorted(unknown)}; sources: {names}")
+        _check_mixture_names(data.weights, data.caps, data.prefixes, names)
         # every rank builds the same sampler: all draw the same source and global batch each step
         self.sampler = SourceSampler(
-            [len(s.pairs) for s in self.sources], cfg.batch_size, alpha=recipe.data.alpha, seed=cfg.seed,
-            weights=[recipe.data.weights.get(n, 1.0) for n in names], names=names)
+            [s.shard_sizes for s in self.sources], cfg.batch_size, alpha=data.alpha, seed=cfg.seed,
+            weights=[data.weights.get(n, 1.0) for n in names], names=names, caps=[data.caps.get(n) for n in names])
         self._sampler_state = self.sampler.state_dict()  # position after the last batch trained on
+        self.preparer = BatchPreparer(self.sources, self.model.tokenizer, self.model.settings,
+                                      self.group.local_slice(self.per_rank), cfg.chunk_size, data.negatives_per_query,
+                                      data.prefixes)
         self.loss_fn = get_loss(recipe.loss.name)
         self.parts = nn.ModuleDict({"embedder": self.model})
         if recipe.loss.name == "symmetric":
@@ -105,9 +107,10 @@ class Trainer:
         self.scheduler = warmup_linear_decay(self.optimizer, cfg.steps, cfg.warmup_ratio)
         self.step = 0
         self.validation = Validation(recipe.eval, self.output_dir)
-        self.source_stats: dict[str, dict[str, float]] = {n: {"steps": 0, "pairs": 0, "tokens": 0, "loss": 0.0}
-                                                          for n in names}
-        self.batches = Prefetcher(self.prepare_batch, enabled=cfg.prefetch)
+        self.source_stats: dict[str, dict[str, float]] = {
+            n: {"steps": 0, "pairs": 0, "tokens": 0, "loss": 0.0, "skipped": 0} for n in names}
+        self.batches = BatchLoader(self._open_stream, workers=cfg.data_workers, prefetch=cfg.prefetch,
+                                   pin_memory=self.device.type == "cuda")
 
     def _build_optimizer(self) -> torch.optim.Optimizer:
         cfg = self.recipe.train
@@ -120,30 +123,14 @@ class Trainer:
         return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
 
     # ------------------------------------------------------------------ one step
+    def _open_stream(self) -> BatchStream:
+        """The batches from the one after the last batch trained on (the loader opens one after each close)."""
+        self.sampler.load_state_dict(self._sampler_state)
+        return BatchStream(self.sampler, self.preparer)
+
     def columns(self, pairs: list[Pair]) -> list[tuple[list[str], str]]:
         """The batch as columns of (texts, kind): queries, positives and, if used, hard negatives (B·K)."""
-        k = self.recipe.data.negatives_per_query
-        columns = [([p.query for p in pairs], "query"), ([p.positive for p in pairs], "document")]
-        if k:
-            columns.append(([n for p in pairs for n in _negatives(p, k)], "document"))
-        return columns
-
-    def prepare_batch(self) -> PreparedBatch:
-        """Draw the next global batch, take this rank's rows and tokenize them: one chunk per column,
-        or length-sorted chunks of ``train.chunk_size`` texts for the gradient cache."""
-        source_index, indices = self.sampler.next_batch()  # (global batch,)
-        sampler_state = self.sampler.state_dict()
-        source = self.sources[source_index]
-        rows = indices[self.group.local_slice(self.per_rank)].tolist()
-        pairs = [source.pairs[i] for i in rows]
-        chunk_size = self.recipe.train.chunk_size
-        groups = []
-        for texts, kind in self.columns(pairs):
-            tokenize = partial(self.model.tokenize, kind=kind)
-            groups.append(chunk_by_length(texts, chunk_size, tokenize) if chunk_size
-                          else [Chunk(torch.arange(len(texts)), tokenize(texts))])
-        tokens = sum(int(chunk.features["attention_mask"].sum()) for group in groups for chunk in group)
-        return PreparedBatch(source.name, rows, len(indices), groups, tokens, sampler_state)
+        return self.preparer.columns(pairs)
 
     def loss_from_embeddings(self, embeddings: list[Tensor], rows: slice | None = None) -> Tensor:
         """The recipe's loss on the global batch's columns: q (N, H), d (N, H) and negatives (N·K, H);
@@ -198,6 +185,8 @@ class Trainer:
         self.batches.settle()
         self._sampler_state = batch.sampler_state
         self.step += 1
+        if batch.skipped:
+            self._note_skipped(batch)
         totals = self.group.sum(torch.stack([loss.double(), torch.tensor(float(batch.tokens), device=loss.device,
                                                                           dtype=torch.float64)]))
         return batch.source, float(totals[0]), batch.pairs, int(totals[1])
@@ -246,6 +235,13 @@ class Trainer:
         if self.step >= cfg.steps:
             self.save_model(model_dir)
         return TrainResult(model_dir=model_dir, steps=self.step, losses=losses)
+
+    def _note_skipped(self, batch: PreparedBatch) -> None:
+        stats = self.source_stats[batch.source]
+        stats["skipped"] = stats.get("skipped", 0) + len(batch.skipped)
+        if self.group.is_main:
+            logger.warning("step %d: skipped %d bad row(s) of %s, e.g. %s", self.step, len(batch.skipped),
+                           batch.source, batch.skipped[0])
 
     def _record(self, name: str, loss: float, pairs: int, tokens: int, seconds: float) -> dict:
         stats = self.source_stats[name]
@@ -310,7 +306,7 @@ class Trainer:
         return True
 
     def _drop_prefetched(self) -> None:
-        """Drop a batch drawn ahead and rewind the sampler to the last batch trained on."""
+        """Drop the batches prepared ahead and rewind the sampler to the last batch trained on."""
         self.batches.close()
         self.sampler.load_state_dict(self._sampler_state)
 
@@ -332,11 +328,16 @@ def _enable_activation_checkpointing(encoder: nn.Module) -> None:
         encoder.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
 
 
-def _negatives(pair: Pair, k: int) -> tuple[str, ...]:
-    if len(pair.negatives) < k:
-        raise ValueError(f"data.negatives_per_query={k} but a pair has only {len(pair.negatives)} "
-                         f"negatives (query {pair.query[:60]!r})")
-    return pair.negatives[:k]
+def _check_mixture_names(weights: dict, caps: dict, prefixes: dict, names: list[str]) -> None:
+    """data.weights, data.caps and data.prefixes may only name sources that exist, and prefix kinds that exist."""
+    for key, mapping in (("weights", weights), ("caps", caps), ("prefixes", prefixes)):
+        unknown = set(mapping) - set(names)
+        if unknown:
+            raise ValueError(f"data.{key} names unknown sources {sorted(unknown)}; sources: {names}")
+    for name, kinds in prefixes.items():
+        unknown = set(kinds) - {"query", "document"}
+        if unknown:
+            raise ValueError(f"data.prefixes.{name}: unknown kinds {sorted(unknown)}; valid: query, document")
 
 
 def _to(features: dict[str, Tensor], device: torch.device) -> dict[str, Tensor]:

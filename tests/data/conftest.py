@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import gzip
 import json
+import types
 import zipfile
 
 import numpy as np
 import pytest
 
-import gtekit.packages
+import gtekit.data.offline_sources
 
 MOVIEDIALOG = """,statement,reply
 0,hello there.,general kenobi.
@@ -69,7 +70,10 @@ def write_files():
 
 @pytest.fixture
 def packages(tmp_path, monkeypatch):
-    """{package name: folder}; ``gtekit.packages.fetch_package(name, version)`` returns that folder."""
+    """{package name: folder}; the build's ``packages.fetch_package(name, version)`` returns that folder.
+
+    Only the mixture readers see the fake: the evaluation modules the build imports (for the guard)
+    keep the real ``fetch_package``, also in later tests."""
     roots = {}
     for name, files in PACKAGES.items():
         roots[name] = tmp_path / "packages" / name
@@ -86,7 +90,7 @@ def packages(tmp_path, monkeypatch):
             raise RuntimeError(f"test fetch: no package {name}")
         return roots[name]
 
-    monkeypatch.setattr(gtekit.packages, "fetch_package", fetch)
+    monkeypatch.setattr(gtekit.data.offline_sources, "packages", types.SimpleNamespace(fetch_package=fetch))
     return roots
 
 

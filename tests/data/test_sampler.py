@@ -141,3 +141,88 @@ def test_invalid_arguments(kwargs, message):
     arguments = {"sizes": SIZES, "batch_size": 4, **kwargs}
     with pytest.raises(ValueError, match=message):
         SourceSampler(arguments.pop("sizes"), arguments.pop("batch_size"), **arguments)
+
+
+# ---------------------------------------------------------------- shards, caps and the streamed order
+@pytest.mark.parametrize("alpha", [0.0, 0.5, 1.0])
+def test_source_frequencies_pass_a_chi_square_test(alpha):
+    """Sharded and capped sources: counts of 30,000 draws against p_i ∝ min(n_i, c_i)^α (fixed seed)."""
+    from scipy.stats import chisquare
+
+    sizes = [[40, 60], [500] * 4, [3000, 1000, 2000], 9000]
+    caps = [None, None, 4000, 5000]  # counted as 100, 2000, 4000 and 5000 examples
+    sampler = SourceSampler(sizes, batch_size=8, alpha=alpha, seed=4, caps=caps)
+    counted = np.array([100, 2000, 4000, 5000], dtype=float)
+    np.testing.assert_allclose(sampler.probabilities, counted**alpha / (counted**alpha).sum(), rtol=1e-12)
+    draws = 30_000
+    counts = np.bincount([sampler.next_batch()[0] for _ in range(draws)], minlength=4)
+    result = chisquare(counts, draws * sampler.probabilities)
+    assert result.pvalue > 1e-3, (counts, draws * sampler.probabilities)
+
+
+def test_two_level_order_visits_every_row_once_per_epoch_shard_by_shard():
+    shards = [5, 7, 3, 9, 0, 6]  # an empty shard is allowed
+    batch_size = 4
+    sampler = SourceSampler([shards], batch_size=batch_size, seed=9)
+    starts = np.concatenate([[0], np.cumsum(shards)[:-1]])
+    shard_of = np.repeat(np.arange(len(shards)), shards)  # (30,)
+    per_epoch = sum(shards) // batch_size
+    epochs = [np.concatenate([sampler.next_batch()[1] for _ in range(per_epoch)]) for _ in range(3)]
+    for rows in epochs:
+        assert len(set(rows.tolist())) == len(rows) == per_epoch * batch_size  # all but the < batch_size tail
+        visited = shard_of[rows]
+        runs = [int(s) for k, s in enumerate(visited) if k == 0 or s != visited[k - 1]]
+        assert len(runs) == len(set(runs))  # a shard's rows come together: a shard is read once per epoch
+        assert set(runs) <= {k for k, n in enumerate(shards) if n}
+    assert epochs[0].tolist() != epochs[1].tolist() != epochs[2].tolist()
+    # inside a shard, the order is a fresh permutation each epoch: a pure function of (seed, source, epoch, shard)
+    again = SourceSampler([shards], batch_size=batch_size, seed=9)
+    np.testing.assert_array_equal(again.examples(0, 1, 0, 8), epochs[1][:8])
+    first_shard = shard_of[epochs[0][0]]
+    rows_of_first = epochs[0][: shards[first_shard]] - starts[first_shard]
+    assert sorted(rows_of_first.tolist()) == list(range(shards[first_shard]))
+
+
+def test_state_round_trips_mid_shard_and_is_small():
+    shards = [[50, 30, 20], [16, 16, 16, 16]]
+    uninterrupted = SourceSampler(shards, batch_size=6, seed=5)
+    expected = draw(uninterrupted, 60)
+    interrupted = SourceSampler(shards, batch_size=6, seed=5)
+    for k in range(1, 30):  # stop after every k and go on from the saved state
+        sampler = SourceSampler(shards, batch_size=6, seed=5)
+        sampler.load_state_dict(json.loads(json.dumps(interrupted.state_dict())))
+        assert draw(sampler, 60 - k + 1) == expected[k - 1:]
+        assert draw(interrupted, 1) == expected[k - 1 : k]
+    state = interrupted.state_dict()
+    mid_shard = [c for c, n in zip(state["cursors"], [100, 64], strict=True) if 0 < c < n]
+    assert mid_shard and len(json.dumps(state)) < 1000
+
+
+def test_a_billion_row_source_needs_one_shard_permutation_only():
+    sampler = SourceSampler([[1_000_000] * 1000, 5_000], batch_size=1024, seed=0)
+    assert sampler.sizes == [10**9, 5_000]
+    for _ in range(20):
+        source, rows = sampler.next_batch()
+        assert rows.shape == (1024,) and rows.max() < sampler.sizes[source]
+    held = sum(order.nbytes + ends.nbytes for _, order, ends in sampler._shard_orders.values())
+    held += sum(rows.nbytes for _, _, rows in sampler._row_orders.values())
+    assert held < 5_000_000  # one shard of 10^6 rows (int32) per source, not 10^9 rows (8 GB)
+
+
+def test_caps_take_the_first_rows_of_each_epochs_order():
+    sampler = SourceSampler([[10, 10, 10]], batch_size=4, seed=1, caps=[9])  # an epoch is 2 batches of its order
+    for epoch in range(3):
+        batches = [sampler.next_batch()[1] for _ in range(2)]
+        np.testing.assert_array_equal(np.concatenate(batches), sampler.examples(0, epoch, 0, 8))
+    assert sampler.state_dict()["epoch_sizes"] == [9]
+    with pytest.raises(ValueError, match=r"source 0 \('a'\) has 3 examples \(capped from 30\), fewer than"):
+        SourceSampler([[10, 10, 10]], batch_size=4, caps=[3], names=["a"])
+    with pytest.raises(ValueError, match="a cap must be at least 1"):
+        SourceSampler([30], batch_size=4, caps=[0])
+    state = SourceSampler([[10, 20]], batch_size=4).state_dict()
+    with pytest.raises(ValueError, match=r"saved with shards=\['2:.*'\], but this sampler has shards=\['2:"):
+        SourceSampler([[20, 10]], batch_size=4).load_state_dict(state)  # same total, other shards
+    with pytest.raises(ValueError, match=r"saved with epoch_sizes=\[30\], but this sampler has epoch_sizes=\[12\]"):
+        SourceSampler([[10, 20]], batch_size=4, caps=[12]).load_state_dict(state)
+    with pytest.raises(ValueError, match="sampler state version 1 is not 2"):
+        SourceSampler([[10, 20]], batch_size=4).load_state_dict({**state, "version": 1})

@@ -6,7 +6,6 @@ import warnings
 
 import numpy as np
 import pytest
-from conftest import TableEncoder
 from sklearn.exceptions import ConvergenceWarning, UndefinedMetricWarning
 from sklearn.neighbors import KNeighborsClassifier
 from threadpoolctl import threadpool_limits
@@ -18,6 +17,7 @@ from gtekit.evaluation.classification import (
     prediction_scores,
     undersample_indices,
 )
+from tests.helpers import TableEncoder
 
 
 @pytest.fixture(autouse=True)

@@ -6,12 +6,12 @@ import random
 
 import numpy as np
 import pytest
-from conftest import TableEncoder
 from sklearn.cluster import MiniBatchKMeans
 from sklearn.metrics import v_measure_score
 from threadpoolctl import threadpool_limits
 
 from gtekit.evaluation.clustering import clustering_scores, clustering_scores_over_sets, fast_clustering_scores
+from tests.helpers import TableEncoder
 
 
 @pytest.fixture(autouse=True)

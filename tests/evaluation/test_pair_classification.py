@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import TableEncoder
 
 from gtekit.evaluation.pair_classification import (
     best_accuracy_threshold,
     best_f1_threshold,
     pair_classification_scores,
 )
+from tests.helpers import TableEncoder
 
 
 def integer_pairs(seed: int, n: int = 120, width: int = 5) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

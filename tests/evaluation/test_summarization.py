@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import TableEncoder
 from scipy.stats import pearsonr, spearmanr
 
 from gtekit.evaluation.summarization import predicted_scores, summarization_scores
+from tests.helpers import TableEncoder
 
 
 def summeval_like(seed: int, num_texts: int = 12, width: int = 8):

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import TableEncoder
 from sklearn.metrics import accuracy_score, f1_score
 from sklearn.metrics.pairwise import cosine_similarity
 
 from gtekit.evaluation.zero_shot import verbalise, zero_shot_predict, zero_shot_scores
+from tests.helpers import TableEncoder
 
 
 def texts_near_labels(seed: int, n: int, n_labels: int, width: int = 8, spread: float = 1.0):
