@@ -62,7 +62,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--gtekit-set", action="append", default=[], metavar="KEY=VALUE",
                    help="gtekit recipe override for its runs and the full-step memory points, e.g. "
                         "train.loss_block_size=1024, train.gradient_checkpointing=true, train.prefetch=false")
-    p.add_argument("--skip", choices=["peaks", "throughput", "memory"], action="append", default=[],
+    p.add_argument("--data-sizes", type=_ints, default=[100_000, 1_000_000, 10_000_000],
+                   help="mixture sizes (pairs) of the data-pipeline memory/speed points (synthetic shards)")
+    p.add_argument("--mining-docs", type=int, default=10**6,
+                   help="corpus size of the hard-negative mining benchmark (precomputed unit vectors)")
+    p.add_argument("--mining-queries", type=int, default=100_000, help="queries of the mining benchmark")
+    p.add_argument("--skip", choices=["peaks", "throughput", "memory", "data", "mining"], action="append", default=[],
                    help="leave a part out (repeatable)")
     p.add_argument("--output-dir", type=Path, default=RESULTS)
     args = p.parse_args(argv)
@@ -131,10 +136,34 @@ def main(argv: list[str] | None = None) -> dict:
                 args.memory_batches, args.loss_memory_batches, chunk=args.memory_chunk, block=args.loss_block_size,
                 pairs_file=pairs_file, model_name=args.model, max_seq_length=args.max_seq_length,
                 dim=model_config.hidden_size, steps=args.memory_steps, overrides=tuple(args.gtekit_set), log=log)
+    if "data" not in args.skip:
+        from . import data_pipeline
+
+        log("data pipeline: memory and pairs/s as the mixture grows (a fresh process per size)")
+        trained = [r["pairs_per_s"] for r in record.get("throughput", [])
+                   if r.get("system") == "gtekit" and not r.get("bf16") and r.get("pairs_per_s")]
+        record["data_pipeline"] = data_pipeline.run_data_pipeline_bench(
+            args.data_sizes, batch=args.batch, chunk=args.chunk, max_seq_length=args.max_seq_length,
+            train_pairs_per_s=trained[0] if trained else None)
+    if "mining" not in args.skip:
+        from . import mining
+
+        log(f"hard-negative mining: {args.mining_docs:,} documents, {args.mining_queries:,} queries")
+        record["mining"] = mining.run_mining_bench(args.mining_docs, args.mining_queries,
+                                                   dim=model_config.hidden_size, log=log)
     record["seconds"] = time.time() - started
     record["load_average"]["end"] = os.getloadavg()
     path = report.write_json_atomic(report.result_path(args.output_dir), record)
     print(report.render(record))
+    if "data_pipeline" in record:
+        from .data_pipeline import format_report
+
+        print("\ndata pipeline (sampler + shard reads + tokenization, no model)")
+        print(format_report(record["data_pipeline"]))
+    if "mining" in record:
+        m = record["mining"]
+        print(f"\nhard-negative mining: same negatives as sentence-transformers: {m['same_negatives']}; "
+              f"sentence-transformers / gtekit: time x{m['time_ratio']}, peak RSS x{m['memory_ratio']}")
     print(f"\nwritten: {path}")
     return record
 
