@@ -18,6 +18,7 @@ multi-stage contrastive recipe.
   gtekit mine all-MiniLM-L6-v2 pairs.jsonl -o mined        hard negatives, likely false negatives dropped
   gtekit encode all-MiniLM-L6-v2 texts.txt -o embeddings.npy
   gtekit eval all-MiniLM-L6-v2 --tasks STSBenchmark -o results.json
+  gtekit run recipes/multistage-example.yaml --dry-run     pre-train, mine, fine-tune, compare: one recipe
 """
 
 
@@ -73,9 +74,10 @@ def build_parser() -> argparse.ArgumentParser:
                             "folder)")
     train.set_defaults(handler=_train)
 
-    from .commands import mine
+    from .commands import mine, run
 
     mine.add_parser(commands)
+    run.add_parser(commands)
 
     encode = commands.add_parser("encode", help="embed texts into a .npy array",
                                  description="Embed one text per line (.txt) or one field of each JSONL row.")

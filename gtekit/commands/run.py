@@ -1,0 +1,67 @@
+"""`gtekit run`: the stages of a multi-stage recipe (``gtekit.pipeline``), in order, resuming where it stopped."""
+
+from __future__ import annotations
+
+import argparse
+
+DESCRIPTION = """\
+Run a multi-stage recipe: one YAML file that declares stages in order, each a train stage (a
+training recipe: model, data, loss, train, eval), a mine stage (`gtekit mine` settings: model,
+pairs, corpus, selection rules) or an eval stage (models to compare on tasks, a suite or task
+files). A stage reads an earlier stage's output by reference: {from: pretrain} is that train stage's
+model folder, {from: mine} that mine stage's triples.jsonl. Each stage writes to OUTPUT_DIR/<stage>/
+and, last, a completion marker .gtekit-stage-done.json holding its resolved config's hash.
+
+A run skips finished stages and starts at the first unfinished one; an interrupted train stage
+resumes from its latest checkpoint. A finished stage whose config changed (or whose inputs were
+rerun since) is refused: rerun it and the stages after it with --rerun-from STAGE.
+
+recipe layout (recipes/multistage-example.yaml is a complete one):
+  output_dir: runs/multistage
+  stages:
+    - {name: pretrain, kind: train, model: {name: all-MiniLM-L6-v2}, data: {sources: [pretrain.jsonl]}}
+    - {name: mine, kind: mine, model: {from: pretrain}, pairs: [finetune.jsonl], num_negatives: 7}
+    - {name: finetune, kind: train, model: {from: pretrain},
+       data: {sources: [{from: mine}], negatives_per_query: 7}}
+    - {name: compare, kind: eval, tasks: [STSBenchmark],
+       models: [{label: base, model: all-MiniLM-L6-v2}, {label: PT+FT, model: {from: finetune}}]}
+
+examples:
+  gtekit run recipes/multistage-example.yaml --dry-run      the plan: stages, inputs, outputs, what is done
+  gtekit run recipes/multistage-example.yaml
+  gtekit run recipes/multistage-example.yaml --set pretrain.train.steps=500 --set mine.top_k=100
+  gtekit run recipes/multistage-example.yaml --only compare
+  gtekit run recipes/multistage-example.yaml --rerun-from finetune
+"""
+
+
+def add_parser(subcommands) -> argparse.ArgumentParser:
+    parser = subcommands.add_parser("run", help="run a multi-stage recipe (pre-train, mine, fine-tune, evaluate)",
+                                    description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("recipe", help="multi-stage YAML recipe (top-level output_dir and stages)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="STAGE.KEY=VALUE",
+                        help="override a stage's value, e.g. --set pretrain.train.lr=1e-4 or --set mine.top_k=100; "
+                             "--set output_dir=DIR moves every stage (repeatable)")
+    parser.add_argument("--only", metavar="STAGE",
+                        help="run this stage alone; the stages it reads must be finished")
+    parser.add_argument("--rerun-from", metavar="STAGE",
+                        help="run this stage and every stage after it again from scratch (their markers and "
+                             "training checkpoints are removed), even if finished; with --only STAGE, that stage "
+                             "alone (the stages reading it are then stale)")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="print the resolved plan (each stage's status, inputs and outputs) and run nothing")
+    parser.set_defaults(handler=run)
+    return parser
+
+
+def run(args) -> int:
+    from ..pipeline import format_plan, load_pipeline, plan_run, run_pipeline
+
+    pipeline = load_pipeline(args.recipe, args.overrides)
+    if args.dry_run:
+        print(format_plan(pipeline, plan_run(pipeline, only=args.only, rerun_from=args.rerun_from)))
+        return 0
+    run_pipeline(pipeline, only=args.only, rerun_from=args.rerun_from)
+    finished = f"stage {args.only}" if args.only else "every stage"
+    print(f"{finished} finished; outputs under {pipeline.output_dir}")
+    return 0

@@ -1,0 +1,121 @@
+"""The multi-stage recipe: references between stages, their errors, overrides, paths and the config hash."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+
+from gtekit.config import ConfigError
+from gtekit.pipeline import StageKind, load_pipeline
+from gtekit.pipeline.recipe import pipeline_from_dict
+
+from .conftest import tiny_recipe, write_inputs, write_recipe
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def recipe(tmp_path):
+    return tiny_recipe(Path("tiny-model"), tmp_path / "run")
+
+
+def load(recipe, *overrides, base=None):
+    return pipeline_from_dict(copy.deepcopy(recipe), where="tiny.yaml", base=base, overrides=overrides)
+
+
+def test_references_resolve_to_the_outputs_of_earlier_stages(recipe, tmp_path):
+    pipeline = load(recipe)
+    pretrain, mine, finetune, compare = pipeline.stages
+    assert [s.kind for s in pipeline.stages] == [StageKind.TRAIN, StageKind.MINE, StageKind.TRAIN, StageKind.EVAL]
+    assert pretrain.output_dir == tmp_path / "run" / "pretrain" == pretrain.state_dir
+    assert mine.settings.model == str(tmp_path / "run/pretrain/model")
+    assert finetune.settings.model.name == str(tmp_path / "run/pretrain/model")
+    assert finetune.settings.model.max_seq_length == 32  # model: {from: pretrain, max_seq_length: 32}
+    assert finetune.settings.data.sources == [str(tmp_path / "run/mine/triples.jsonl")]
+    assert [(m.label, m.model) for m in compare.settings.models] == [
+        ("base", "tiny-model"), ("pretrain", str(tmp_path / "run/pretrain/model")),
+        ("PT+FT", str(tmp_path / "run/finetune/model"))]
+    assert [(r.stage, r.slot) for r in compare.references] == [("pretrain", "models[1].model"),
+                                                                ("finetune", "models[2].model")]
+
+
+@pytest.mark.parametrize(("stage", "key", "value", "message"), [
+    (1, "model", {"from": "pretrian"}, "model refers to unknown stage 'pretrian'; stages: pretrain, mine, finetune"),
+    (1, "model", {"from": "finetune"}, "model refers to stage 'finetune', which comes later"),
+    (1, "pairs", [{"from": "mine"}], r"pairs\[0\] refers to itself"),
+    (2, "model", {"from": "mine"}, "model.name needs a model folder, from a train stage, but 'mine' is a mine "
+                                   "stage"),
+    (2, "data", {"sources": [{"from": "pretrain"}]}, r"data.sources\[0\] needs a pair file \(triples.jsonl\), "
+                                                     "from a mine stage, but 'pretrain' is a train stage"),
+    (3, "models", [{"from": "compare"}], r"models\[0\].model refers to itself"),
+    (1, "model", {"from": "pretrain", "file": "x"}, "a reference is {from: STAGE} alone"),
+])
+def test_bad_references_are_clear_errors(recipe, stage, key, value, message):
+    recipe["stages"][stage][key] = value
+    with pytest.raises(ConfigError, match=message):
+        load(recipe)
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (lambda r: r["stages"][0]["train"].update(stpes=3), "stage 'pretrain': unknown key 'train.stpes'; valid keys "
+                                                          "in 'train': output_dir, steps"),
+    (lambda r: r["stages"][0].update(modle={}), "unknown key 'modle'; valid keys: model, data, loss, train, eval"),
+    (lambda r: r["stages"][1].update(topk=3), "stage 'mine': unknown key 'topk'; valid keys: model, pairs"),
+    (lambda r: r["stages"][3].update(task=["x"]), "stage 'compare': unknown key 'task'; valid keys: models, tasks"),
+    (lambda r: r["stages"][1].update(num_negatives="two"), "num_negatives: expected int, got 'two'"),
+    (lambda r: r["stages"][1].update(sampling="best"), "unknown sampling 'best'; valid: top, random"),
+    (lambda r: r["stages"][3].update(tasks=["NoSuchTask"]), r"unknown task\(s\) \['NoSuchTask'\]"),
+    (lambda r: r["stages"][3].update(task_files=[]), "nothing to evaluate"),
+    (lambda r: r["stages"][2]["train"].update(output_dir=r["output_dir"] + "/pretrain"),
+     "stages pretrain, finetune write to the same folder"),
+    (lambda r: r["stages"][2].update(kind="finetune"), "unknown kind 'finetune'; valid: train, mine, eval"),
+    (lambda r: r["stages"][2].update(name="pretrain"), "stage names must be unique; repeated: pretrain"),
+    (lambda r: r["stages"][2].update(name="fine.tune"), "name must be letters, digits"),
+    (lambda r: r.update(output="x"), "unknown key 'output'; valid keys: output_dir, stages"),
+    (lambda r: r.pop("output_dir"), "output_dir .* is required"),
+    (lambda r: r.update(stages=[]), "stages must be a non-empty list"),
+])
+def test_bad_recipes_name_the_key(recipe, change, message):
+    change(recipe)
+    with pytest.raises(ConfigError, match=message):
+        load(recipe)
+
+
+def test_overrides_name_a_stage(recipe, tmp_path):
+    pipeline = load(recipe, "pretrain.train.steps=7", "mine.top_k=20", "output_dir=" + str(tmp_path / "elsewhere"))
+    assert pipeline.stage("pretrain").settings.train.steps == 7
+    assert pipeline.stage("mine").settings.top_k == 20
+    assert pipeline.stage("finetune").settings.data.sources == [str(tmp_path / "elsewhere/mine/triples.jsonl")]
+    with pytest.raises(ConfigError, match=r"expected STAGE\.KEY=VALUE .* stages: pretrain, mine, finetune, compare"):
+        load(recipe, "train.steps=7")
+    with pytest.raises(ConfigError, match="a stage's kind cannot be overridden"):
+        load(recipe, "mine.kind=eval")
+    with pytest.raises(ConfigError, match=r"unknown key 'train\.stpes'"):
+        load(recipe, "pretrain.train.stpes=7")
+
+
+def test_data_files_are_found_beside_the_recipe(tmp_path, tiny_model_dir):
+    write_inputs(tmp_path / "inputs")
+    pipeline = load_pipeline(write_recipe(tmp_path / "inputs", tiny_recipe(tiny_model_dir, tmp_path / "run")))
+    assert pipeline.stage("pretrain").settings.data.sources == [str(tmp_path / "inputs/pretrain.jsonl")]
+    assert pipeline.stage("mine").settings.pairs == [str(tmp_path / "inputs/finetune.jsonl")]
+    assert pipeline.stage("compare").settings.task_files == [str(tmp_path / "inputs/sts.yaml")]
+    assert pipeline.stage("pretrain").settings.model.name == str(tiny_model_dir)  # models: as given
+
+
+def test_the_config_hash_follows_what_a_stage_computes(recipe, tmp_path):
+    hashes = {stage.name: stage.config_hash() for stage in load(recipe).stages}
+    moved = load(recipe, f"output_dir={tmp_path / 'moved'}", "pretrain.train.device=cpu", "mine.samples=4",
+                 "compare.use_cache=false")
+    assert {stage.name: stage.config_hash() for stage in moved.stages} == hashes
+    changed = load(recipe, "pretrain.train.lr=0.01", "compare.batch_size=8")
+    assert [s.config_hash() == hashes[s.name] for s in changed.stages] == [False, True, True, False]
+
+
+def test_the_example_recipe_loads():
+    pipeline = load_pipeline(REPO / "recipes/multistage-example.yaml")
+    assert pipeline.names() == ["pretrain", "mine", "finetune", "basefinetune", "compare"]
+    assert pipeline.stage("finetune").settings.data.sources == [str(pipeline.output_dir / "mine/triples.jsonl")]
+    assert [m.label for m in pipeline.stage("compare").settings.models] == ["base", "PT", "FT", "PT+FT"]
