@@ -73,12 +73,18 @@ class RandomStateSnapshot:
             yield
 
 
-def chunk_by_length(texts: Sequence[str], chunk_size: int, tokenize: Callable[[list[str]], Features]) -> list[Chunk]:
-    """Split a column into chunks of at most ``chunk_size`` texts of similar token length, longest first.
+def chunk_by_length(texts: Sequence[str], chunk_size: int, tokenize: Callable[[list[str]], Features],
+                    pack: bool = True) -> list[Chunk]:
+    """Split a column into chunks of texts of similar token length, longest first.
 
-    ``tokenize`` maps texts to padded features holding an ``attention_mask``. Each chunk is tokenized
-    on its own, so it is padded only to its longest text; ``Chunk.indices`` are the texts' positions in
-    ``texts``, which :func:`cached_backward` uses to give the loss the rows in their original order.
+    ``tokenize`` maps texts to padded features holding an ``attention_mask``. The first chunk holds
+    the ``chunk_size`` longest texts; with ``pack`` (the default) every later chunk holds as many
+    texts as fit in the same padded size, ``chunk_size`` × (the column's longest length) tokens, so
+    short texts go through the encoder in fewer, larger calls while no chunk takes more activation
+    memory than the first (attention's b·T² shrinks too, as b·T is fixed and T falls). Without
+    ``pack`` every chunk holds ``chunk_size`` texts. Each chunk is tokenized on its own, so it is
+    padded only to its longest text; ``Chunk.indices`` are the texts' positions in ``texts``, which
+    :func:`cached_backward` uses to give the loss the rows in their original order.
     """
     if chunk_size < 1:
         raise ValueError(f"chunk_size must be at least 1, got {chunk_size}")
@@ -86,8 +92,17 @@ def chunk_by_length(texts: Sequence[str], chunk_size: int, tokenize: Callable[[l
                for start in range(0, len(texts), chunk_size)]
     if not lengths:
         return []
-    order = torch.argsort(torch.cat(lengths), descending=True, stable=True)  # (N,), ties keep input order
-    return [Chunk(rows, tokenize([texts[i] for i in rows.tolist()])) for rows in order.split(chunk_size)]
+    lengths = torch.cat(lengths)  # (N,)
+    order = torch.argsort(lengths, descending=True, stable=True)  # (N,), ties keep input order
+    sorted_lengths = lengths[order].tolist()
+    budget = chunk_size * max(sorted_lengths[0], 1)  # padded tokens of the first, longest chunk
+    chunks, start = [], 0
+    while start < len(order):
+        size = max(budget // max(sorted_lengths[start], 1), 1) if pack else chunk_size
+        rows = order[start:start + size]
+        chunks.append(Chunk(rows, tokenize([texts[i] for i in rows.tolist()])))
+        start += size
+    return chunks
 
 
 def embed_without_grad(model: nn.Module, features_chunks: Sequence[Features],
