@@ -45,6 +45,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .procstat import reset_peak, status_mib
+
 MIB = 1024 * 1024
 TARGET_RATIO = 5.0
 DEFAULT_SIZES = (100_000, 1_000_000, 10_000_000)
@@ -86,8 +88,8 @@ def measure_point(mixture: Path, *, batch: int, batches: int, chunk: int, max_se
     tokenizer = AutoTokenizer.from_pretrained(resolve_model_folder(model))
     tokenizer(["warm up the tokenizer"], return_tensors="pt")
     _warm_up_arrow()
-    rss_before = _status_mib("VmRSS")
-    reset = _reset_peak()
+    rss_before = status_mib("VmRSS")
+    reset = reset_peak()
     started = time.perf_counter()
     sources = load_sources([mixture])
     sampler = SourceSampler([s.shard_sizes for s in sources], batch, alpha=0.5, seed=seed)
@@ -101,7 +103,7 @@ def measure_point(mixture: Path, *, batch: int, batches: int, chunk: int, max_se
     seconds = time.perf_counter() - timed
     cache = sources[0].cache
     return {"pairs": sum(len(s) for s in sources), "shards": sum(len(s.shards) for s in sources),
-            "sources": len(sources), "rss_before_mib": rss_before, "peak_rss_mib": _status_mib("VmHWM"),
+            "sources": len(sources), "rss_before_mib": rss_before, "peak_rss_mib": status_mib("VmHWM"),
             "peak_reset": reset, "first_batch_s": round(timed - started, 3), "batches_timed": batches - 1,
             "pairs_per_s": round(batch * (batches - 1) / seconds, 1) if batches > 1 else None,
             "tokens_per_s": round(tokens / seconds, 1) if batches > 1 else None,
@@ -189,25 +191,6 @@ def _warm_up_arrow() -> None:
     pc.utf8_is_space(table.column("query"))
     pc.list_parent_indices(table.column("negatives"))
     table.take([0])
-
-
-def _status_mib(field: str) -> float | None:
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith(field + ":"):
-                return round(int(line.split()[1]) / 1024, 1)
-    except OSError:
-        pass
-    return None
-
-
-def _reset_peak() -> bool:
-    """Reset VmHWM to the current resident set (Linux >= 4.0); False where not allowed."""
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-        return True
-    except OSError:
-        return False
 
 
 def format_report(record: dict) -> str:

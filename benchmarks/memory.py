@@ -27,37 +27,20 @@ import sys
 import time
 from pathlib import Path
 
+from .procstat import reset_peak, status_kib
+
 MIB = 1024 * 1024
 LOSS_BYTES_PER_ENTRY = 84  # peak growth of gte + backward per entry of (rows per block) × N, fp32, measured
 
 
-def _status_kib(field: str) -> int | None:
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return None
-
-
-def _reset_peak() -> bool:
-    """Reset this process's VmHWM to its current RSS (Linux ≥ 4.0); False where that is not allowed."""
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-        return True
-    except OSError:
-        return False
-
-
 def _measured(phase) -> dict:
     """Run ``phase()`` and report the resident set before it and its peak, in MiB."""
-    rss_before = _status_kib("VmRSS")
-    reset = _reset_peak()
+    rss_before = status_kib("VmRSS")
+    reset = reset_peak()
     started = time.perf_counter()
     extra = phase() or {}
     seconds = time.perf_counter() - started
-    peak = _status_kib("VmHWM")
+    peak = status_kib("VmHWM")
     ru_maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
     return {"rss_before_mib": rss_before / 1024 if rss_before else None,
             "peak_mib": peak / 1024 if peak else ru_maxrss / 1024, "peak_is_phase_only": reset and peak is not None,

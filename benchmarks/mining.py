@@ -45,6 +45,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .procstat import reset_peak, status_mib
+
 MIB = 1024 * 1024
 ROWS_PER_WRITE = 65_536
 
@@ -154,12 +156,12 @@ def _point(system: str, workdir: Path, settings: dict) -> dict:
             return mine_hard_negatives(dataset, PrecomputedSentenceTransformer(workdir / "inputs"), corpus=corpus,
                                        use_faiss=True, output_format="n-tuple", sampling_strategy="top",
                                        verbose=False, **_rules(settings))
-    rss_before = _status_mib("VmRSS")
-    reset = _reset_peak()
+    rss_before = status_mib("VmRSS")
+    reset = reset_peak()
     started = time.perf_counter()
     result = phase()
     seconds = time.perf_counter() - started
-    record = {"seconds": round(seconds, 3), "peak_rss_mib": _status_mib("VmHWM"), "rss_before_mib": rss_before,
+    record = {"seconds": round(seconds, 3), "peak_rss_mib": status_mib("VmHWM"), "rss_before_mib": rss_before,
               "peak_is_phase_only": reset}
     if system == "sentence-transformers":  # its negatives, for the check (after the measurement)
         n = settings["num_negatives"]
@@ -170,22 +172,6 @@ def _point(system: str, workdir: Path, settings: dict) -> dict:
 
 def _rules(settings: dict) -> dict:
     return {key: settings[key] for key in ("num_negatives", "range_min", "range_max", "relative_margin")}
-
-
-def _status_mib(field: str) -> float | None:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return round(int(line.split()[1]) / 1024, 1)
-    return None
-
-
-def _reset_peak() -> bool:
-    """Reset this process's VmHWM to its current RSS (Linux >= 4.0); False where that is not allowed."""
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-        return True
-    except OSError:
-        return False
 
 
 def _run_point(system: str, workdir: Path, settings: dict, threads: int | None) -> dict:
