@@ -114,7 +114,7 @@ def embed_without_grad(model: nn.Module, features_chunks: Sequence[Features],
         for features in features_chunks:
             states.append(RandomStateSnapshot.capture(device))
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-                embeddings.append(model(_to(features, device)))
+                embeddings.append(model(to_device(features, device)))
     return embeddings, states
 
 
@@ -156,7 +156,7 @@ def cached_backward(model: nn.Module, feature_groups: Sequence[Sequence[Chunk | 
         last = position == len(replays) - 1
         with _gradient_sync(model, last), state.replay(), \
                 torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-            embeddings = model(_to(chunk.features, device))  # (b, H), the same values as in step 1
+            embeddings = model(to_device(chunk.features, device))  # (b, H), the same values as in step 1
         with _gradient_sync(model, last):
             embeddings.backward(grad[chunk.indices.to(device)])
     return loss.detach()
@@ -196,5 +196,6 @@ def _device_of(model: nn.Module) -> torch.device:
     return next(model.parameters()).device
 
 
-def _to(features: Features, device: torch.device) -> Features:
+def to_device(features: Features, device: torch.device) -> Features:
+    """The features on ``device`` (copied without blocking where the source memory allows)."""
     return {key: value.to(device, non_blocking=True) for key, value in features.items()}

@@ -33,7 +33,7 @@ from ..losses import LogitScale, get_loss, row_blocks
 from .batches import BatchLoader, BatchPreparer, BatchStream, PreparedBatch
 from .checkpoint import latest_checkpoint, load_checkpoint, random_state, save_checkpoint
 from .distributed import ProcessGroup, gather_with_grad, init_process_group, loss_scale
-from .grad_cache import cached_backward
+from .grad_cache import cached_backward, to_device
 from .schedule import warmup_linear_decay
 from .validation import Validation
 
@@ -171,7 +171,7 @@ class Trainer:
         if self.recipe.train.chunk_size:
             return cached_backward(self.engine, batch.groups, bf16=bf16, backward_fn=self.backward_to_embeddings)
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=bf16):
-            embeddings = [self.engine(_to(chunk.features, self.device)) for (chunk,) in batch.groups]  # (n, H)
+            embeddings = [self.engine(to_device(chunk.features, self.device)) for (chunk,) in batch.groups]  # (n, H)
         return self.backward_to_embeddings(embeddings)
 
     def train_step(self) -> tuple[str, float, int, int]:
@@ -338,10 +338,6 @@ def _check_mixture_names(weights: dict, caps: dict, prefixes: dict, names: list[
         unknown = set(kinds) - {"query", "document"}
         if unknown:
             raise ValueError(f"data.prefixes.{name}: unknown kinds {sorted(unknown)}; valid: query, document")
-
-
-def _to(features: dict[str, Tensor], device: torch.device) -> dict[str, Tensor]:
-    return {key: value.to(device, non_blocking=True) for key, value in features.items()}
 
 
 def _seed_everything(seed: int) -> None:
