@@ -22,9 +22,10 @@ $(VENV)/.installed-test: pyproject.toml $(VENV)/.installed
 install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test
 
-## quickstart: mine stdlib pairs, train all-MiniLM-L6-v2 on CPU, print before/after
+## quickstart: GTE's multi-stage recipe on offline data from all-MiniLM-L6-v2 on CPU (build data, pre-train,
+## mine hard negatives, fine-tune), then the base / PT / FT / PT+FT table (~25 min on 2 cores)
 quickstart: $(VENV)/.installed
-	$(BIN)/gtekit quickstart
+	$(BIN)/gtekit run recipes/quickstart.yaml
 
 ## test: the whole suite (unit tests on tiny random models + a few marked MiniLM tests)
 test: $(VENV)/.installed-test

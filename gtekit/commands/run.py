@@ -5,21 +5,23 @@ from __future__ import annotations
 import argparse
 
 DESCRIPTION = """\
-Run a multi-stage recipe: one YAML file that declares stages in order, each a train stage (a
-training recipe: model, data, loss, train, eval), a mine stage (`gtekit mine` settings: model,
-pairs, corpus, selection rules) or an eval stage (models to compare on tasks, a suite or task
-files). A stage reads an earlier stage's output by reference: {from: pretrain} is that train stage's
-model folder, {from: mine} that mine stage's triples.jsonl. Each stage writes to OUTPUT_DIR/<stage>/
+Run a multi-stage recipe: one YAML file that declares stages in order, each a data stage (`gtekit
+data build` of a mixture YAML), a train stage (a training recipe: model, data, loss, train, eval), a
+mine stage (`gtekit mine` settings: model, pairs, corpus, selection rules) or an eval stage (models
+to compare on tasks, a suite or task files). A stage reads an earlier stage's output by reference:
+{from: pretrain} is that train stage's model folder, {from: mine} that mine stage's triples.jsonl,
+{from: corpus} that data stage's built mixture folder (as training sources or pairs to mine). Each stage writes to OUTPUT_DIR/<stage>/
 and, last, a completion marker .gtekit-stage-done.json holding its resolved config's hash.
 
 A run skips finished stages and starts at the first unfinished one; an interrupted train stage
 resumes from its latest checkpoint. A finished stage whose config changed (or whose inputs were
 rerun since) is refused: rerun it and the stages after it with --rerun-from STAGE.
 
-recipe layout (recipes/multistage-example.yaml is a complete one):
+recipe layout (recipes/quickstart.yaml and recipes/multistage-example.yaml are complete ones):
   output_dir: runs/multistage
   stages:
-    - {name: pretrain, kind: train, model: {name: all-MiniLM-L6-v2}, data: {sources: [pretrain.jsonl]}}
+    - {name: corpus, kind: data, mixture: data/offline-mix.yaml}
+    - {name: pretrain, kind: train, model: {name: all-MiniLM-L6-v2}, data: {sources: [{from: corpus}]}}
     - {name: mine, kind: mine, model: {from: pretrain}, pairs: [finetune.jsonl], num_negatives: 7}
     - {name: finetune, kind: train, model: {from: pretrain},
        data: {sources: [{from: mine}], negatives_per_query: 7}}
@@ -27,6 +29,7 @@ recipe layout (recipes/multistage-example.yaml is a complete one):
        models: [{label: base, model: all-MiniLM-L6-v2}, {label: PT+FT, model: {from: finetune}}]}
 
 examples:
+  gtekit run recipes/quickstart.yaml                        offline data -> PT -> mine -> FT -> compare (~25 min)
   gtekit run recipes/multistage-example.yaml --dry-run      the plan: stages, inputs, outputs, what is done
   gtekit run recipes/multistage-example.yaml
   gtekit run recipes/multistage-example.yaml --set pretrain.train.steps=500 --set mine.top_k=100

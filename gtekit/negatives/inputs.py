@@ -8,8 +8,10 @@
   positive, so it is never mined as its negative. (The same construction as sentence-transformers'
   ``mine_hard_negatives``, so corpus ids agree.)
 
-Pair files are read with ``gtekit.data.pairs.read_pairs`` (errors name the file, line and field) and
-the corpus with ``gtekit.data.text_files.read_texts``. Depends on those two modules and numpy.
+Pair files are read with ``gtekit.data.pairs.read_pairs`` (errors name the file, line and field); a
+folder of pair files or a built mixture folder (``gtekit data build``) with ``load_sources``, its
+sources in order (a mixture's held-out split is never read). The corpus is read with
+``gtekit.data.text_files.read_texts``. Depends on those modules and numpy.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data.pairs import Pair, read_pairs
+from ..data.pairs import Pair, load_sources, read_pairs
 from ..data.text_files import read_texts
 
 
@@ -66,8 +68,13 @@ def read_mining_inputs(pair_files: Sequence[str | Path], corpus_file: str | Path
     pairs: list[Pair] = []
     skipped: list[str] = []
     for path in pair_files:
+        if Path(path).is_dir():
+            for source in load_sources([path], skip_invalid=skip_invalid):
+                pairs += source.iter_pairs()
+                skipped += getattr(source, "skipped", [])
+            continue
         if not Path(path).is_file():
-            raise FileNotFoundError(f"{path}: no such pair file")
+            raise FileNotFoundError(f"{path}: no such pair file or folder")
         read, problems = read_pairs(path, skip_invalid=skip_invalid)
         pairs += read
         skipped += problems

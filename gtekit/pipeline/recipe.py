@@ -4,10 +4,13 @@
 
     output_dir: runs/multistage         # each stage writes to output_dir/<stage name>/
     stages:
+      - name: corpus
+        kind: data                      # `gtekit data build` of a mixture YAML (DataSettings)
+        mixture: data/offline-mix.yaml
       - name: pretrain
-        kind: train                     # train | mine | eval
+        kind: train                     # data | train | mine | eval
         model: {name: all-MiniLM-L6-v2}  # a train stage is a training recipe: model, data, loss, train, eval
-        data: {sources: [data/pretrain.jsonl]}
+        data: {sources: [{from: corpus}]}   # = output_dir/corpus/mixture (a built mixture folder)
       - name: mine
         kind: mine                      # `gtekit mine` settings (MineSettings)
         model: {from: pretrain}         # = output_dir/pretrain/model
@@ -23,12 +26,14 @@
 
 ``{from: STAGE}`` names the output of an earlier stage: a train stage's model folder (where a model
 goes: ``model.name`` of a train stage, ``model`` of a mine stage, ``models[i].model`` of an eval
-stage) or a mine stage's ``triples.jsonl`` (where pair files go: ``data.sources`` of a train stage,
-``pairs`` of a mine stage). References are resolved to paths here; a stage's config hash
-(``Stage.config_hash``) records them as ``from:STAGE``, and its completion marker records which run
-of STAGE it read (``state``). Data files (sources, pairs, corpus, task
-files, BEIR folders) that do not exist from the working directory are taken relative to the recipe
-file, as ``gtekit train`` does; model names and output folders are relative to the working directory.
+stage), a mine stage's ``triples.jsonl`` or a data stage's built mixture folder (where pair files go:
+``data.sources`` of a train stage, ``pairs`` of a mine stage). A data stage's config hash includes the
+content of its mixture YAML, so editing that file makes the stage (and those reading it) run again.
+References are resolved to paths here; a stage's config hash (``Stage.config_hash``) records them as
+``from:STAGE``, and its completion marker records which run of STAGE it read (``state``). Data files
+(mixtures, sources, pairs, corpus, task files, BEIR folders) that do not exist from the working
+directory are taken relative to the recipe file, as ``gtekit train`` does; model names and output
+folders are relative to the working directory.
 
 Depends on ``gtekit.config`` and the option types of ``gtekit.negatives``; running stages is ``stages``.
 """
@@ -49,28 +54,33 @@ from typing import Any
 import yaml
 
 from ..config import ConfigError, Recipe, apply_override, from_dict
-from .settings import EvalSettings, MineSettings
+from .settings import DataSettings, EvalSettings, MineSettings
 
 STAGE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
 TOP_LEVEL_KEYS = ("output_dir", "stages")
 TRIPLES = "triples.jsonl"  # gtekit.negatives.mine.TRIPLES
+MIXTURE = "mixture"  # the folder a data stage builds into its output_dir
 MODEL = "model"  # the model folder a Trainer writes into train.output_dir
 
 
 class StageKind(StrEnum):
+    DATA = "data"
     TRAIN = "train"
     MINE = "mine"
     EVAL = "eval"
 
 
 # what ``{from: STAGE}`` gives, by the referenced stage's kind
-REFERENCE_GIVES = {StageKind.TRAIN: "a model folder", StageKind.MINE: "a pair file (triples.jsonl)"}
+REFERENCE_GIVES = {StageKind.TRAIN: "a model folder", StageKind.MINE: "a pair file (triples.jsonl)",
+                   StageKind.DATA: "a built mixture folder of pairs"}
+PAIR_STAGES = (StageKind.MINE, StageKind.DATA)  # the stages whose output is pairs
 
 # settings that say where and how a stage runs, not what it computes: left out of the config hash, so
 # a finished stage stays finished on another device, with quieter logs, or with the run folder moved
 UNHASHED_KEYS = {StageKind.TRAIN: ("train.output_dir", "train.device", "train.log_every", "train.data_workers",
                                    "train.prefetch"),
-                 StageKind.MINE: ("output_dir", "device", "samples"), StageKind.EVAL: ("output_dir", "use_cache")}
+                 StageKind.MINE: ("output_dir", "device", "samples"), StageKind.EVAL: ("output_dir", "use_cache"),
+                 StageKind.DATA: ("output_dir",)}
 SLOT_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")  # "models[2].model" -> models, 2, model
 
 
@@ -87,7 +97,7 @@ class Reference:
 class Stage:
     name: str
     kind: StageKind
-    settings: Recipe | MineSettings | EvalSettings
+    settings: Recipe | DataSettings | MineSettings | EvalSettings
     output_dir: Path  # where the stage writes its outputs
     state_dir: Path  # <pipeline output_dir>/<name>: where its completion marker goes
     references: list[Reference] = field(default_factory=list)
@@ -98,11 +108,18 @@ class Stage:
             return {"model": self.output_dir / MODEL, "checkpoints": self.output_dir / "checkpoints"}
         if self.kind is StageKind.MINE:
             return {"triples": self.output_dir / TRIPLES, "report": self.output_dir / "report.json"}
+        if self.kind is StageKind.DATA:
+            return {"mixture": self.output_dir / MIXTURE, "manifest": self.output_dir / MIXTURE / "manifest.json"}
         return {"results": self.output_dir / "results.json", "table": self.output_dir / "results.md"}
 
     def config(self) -> dict[str, Any]:
-        """The resolved settings, every default filled in and every reference a path."""
-        return {"kind": self.kind.value, **dataclasses.asdict(self.settings)}
+        """The resolved settings, every default filled in and every reference a path (and for a data stage,
+        the hash of its mixture file's content)."""
+        config = {"kind": self.kind.value, **dataclasses.asdict(self.settings)}
+        if self.kind is StageKind.DATA:
+            mixture = Path(self.settings.mixture)
+            config["mixture_sha256"] = hashlib.sha256(mixture.read_bytes()).hexdigest() if mixture.is_file() else None
+        return config
 
     def config_hash(self) -> str:
         return hashlib.sha256(json.dumps(hashed_config(self), sort_keys=True).encode()).hexdigest()[:16]
@@ -230,6 +247,9 @@ def _build_stage(name: str, raw: dict, pipeline: Pipeline, names: list[str], whe
     if kind is StageKind.TRAIN:
         recipe = _train_settings(settings, context, state_dir)
         return Stage(name, kind, recipe, Path(recipe.train.output_dir), state_dir, context.references)
+    if kind is StageKind.DATA:
+        data = _data_settings(settings, context)
+        return Stage(name, kind, data, Path(data.output_dir or state_dir), state_dir, context.references)
     if kind is StageKind.MINE:
         mine = _mine_settings(settings, context)
         return Stage(name, kind, mine, Path(mine.output_dir or state_dir), state_dir, context.references)
@@ -248,7 +268,7 @@ class _Context:
     base: Path | None
     references: list[Reference] = field(default_factory=list)
 
-    def reference(self, value: Any, slot: str, wanted: StageKind) -> Any:
+    def reference(self, value: Any, slot: str, wanted: StageKind | tuple[StageKind, ...]) -> Any:
         """``{from: STAGE}`` -> the path of that earlier stage's output; any other value is returned as is."""
         if not (isinstance(value, dict) and "from" in value):
             return value
@@ -264,15 +284,17 @@ class _Context:
             raise ConfigError(f"{self.where}: {slot} refers to {when}; a stage can only use the outputs of the "
                               f"stages before it")
         stage = earlier[target]
-        if stage.kind is not wanted:
+        wanted = wanted if isinstance(wanted, tuple) else (wanted,)
+        if stage.kind not in wanted:
             gives = REFERENCE_GIVES.get(stage.kind, "no file to use")
-            raise ConfigError(f"{self.where}: {slot} needs {REFERENCE_GIVES[wanted]}, from a {wanted.value} stage, "
-                              f"but {target!r} is a {stage.kind.value} stage ({gives})")
+            needs = " or ".join(f"{REFERENCE_GIVES[kind]} (a {kind.value} stage)" for kind in wanted)
+            raise ConfigError(f"{self.where}: {slot} needs {needs}, but {target!r} is a {stage.kind.value} stage "
+                              f"({gives})")
         path = str(next(iter(stage.outputs().values())))
         self.references.append(Reference(target, slot, path))
         return path
 
-    def data_file(self, value: Any, slot: str, wanted: StageKind | None = None) -> Any:
+    def data_file(self, value: Any, slot: str, wanted: StageKind | tuple[StageKind, ...] | None = None) -> Any:
         """A reference's path; or a data path, from the recipe's folder if it matches nothing from the working
         directory."""
         if wanted is not None and isinstance(value, dict):
@@ -298,12 +320,23 @@ def _train_settings(settings: dict, context: _Context, state_dir: Path) -> Recip
     data = settings.get("data")
     if isinstance(data, dict) and isinstance(data.get("sources"), list):
         settings["data"] = data | {"sources": [
-            context.data_file(source, f"data.sources[{i}]", StageKind.MINE)
+            context.data_file(source, f"data.sources[{i}]", PAIR_STAGES)
             for i, source in enumerate(data["sources"])]}
     train = settings.get("train")
     if train is None or isinstance(train, dict):
         settings["train"] = {"output_dir": str(state_dir), **(train or {})}
     return context.build(Recipe, settings)
+
+
+def _data_settings(settings: dict, context: _Context) -> DataSettings:
+    settings["mixture"] = context.data_file(settings.get("mixture", ""), "mixture")
+    data = context.build(DataSettings, settings)
+    if not data.mixture:
+        raise ConfigError(f"{context.where}: mixture is required (a mixture YAML, e.g. "
+                          f"recipes/data/offline-mix.yaml)")
+    if data.rows_per_shard is not None and data.rows_per_shard < 1:
+        raise ConfigError(f"{context.where}: rows_per_shard must be at least 1, got {data.rows_per_shard}")
+    return data
 
 
 def _mine_settings(settings: dict, context: _Context) -> MineSettings:
@@ -312,7 +345,7 @@ def _mine_settings(settings: dict, context: _Context) -> MineSettings:
     if isinstance(pairs, str) or (isinstance(pairs, dict) and "from" in pairs):
         pairs = [pairs]
     if isinstance(pairs, list):
-        pairs = [context.data_file(item, f"pairs[{i}]", StageKind.MINE)
+        pairs = [context.data_file(item, f"pairs[{i}]", PAIR_STAGES)
                  for i, item in enumerate(pairs)]
     settings["pairs"] = pairs
     if "corpus" in settings:
@@ -321,7 +354,7 @@ def _mine_settings(settings: dict, context: _Context) -> MineSettings:
     if not mine.model:
         raise ConfigError(f"{context.where}: model is required (a model name or {{from: TRAIN_STAGE}})")
     if not mine.pairs:
-        raise ConfigError(f"{context.where}: pairs is required (pair files, or {{from: MINE_STAGE}})")
+        raise ConfigError(f"{context.where}: pairs is required (pair files, or {{from: MINE_STAGE | DATA_STAGE}})")
     try:  # the checks `gtekit mine` makes, now rather than after the stages before it
         mine.rules(), mine.search()
     except ValueError as error:

@@ -1,4 +1,4 @@
-"""The settings of a mine stage and of an eval stage of a multi-stage recipe (``recipe``), as dataclasses
+"""The settings of a data stage, a mine stage and an eval stage of a multi-stage recipe (``recipe``), as dataclasses
 that ``gtekit.config.from_dict`` checks key by key. A train stage's settings are a ``gtekit.config.Recipe``.
 
 Depends on ``gtekit.negatives``' option types (for the defaults of ``gtekit mine``) only.
@@ -14,11 +14,20 @@ from ..negatives.select import SelectionRules
 
 
 @dataclass
+class DataSettings:
+    """A data stage: ``gtekit data build MIXTURE -o OUTPUT`` (see ``gtekit data build --help``)."""
+
+    mixture: str = ""  # required: a mixture YAML (recipes/data/offline-mix.yaml is one)
+    rows_per_shard: int | None = None  # default: the mixture's rows_per_shard
+    output_dir: str | None = None  # default: output_dir/<stage name>
+
+
+@dataclass
 class MineSettings:
     """A mine stage: ``gtekit mine`` options (see ``gtekit mine --help``) under their long names."""
 
     model: str = ""  # required: a model name or {from: TRAIN_STAGE}
-    pairs: list[str] = field(default_factory=list)  # required: pair files, or {from: MINE_STAGE}
+    pairs: list[str] = field(default_factory=list)  # required: pair files or folders, {from: MINE_STAGE | DATA_STAGE}
     corpus: str | None = None  # candidate documents besides the positives (.txt or .jsonl)
     corpus_field: str = "text"
     skip_invalid: bool = False

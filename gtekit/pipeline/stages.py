@@ -2,7 +2,8 @@
 
 ``run_pipeline(pipeline)`` goes through the stages: a finished one is skipped, an interrupted train
 stage resumes from its latest checkpoint (``Trainer.train(resume=True)``), any other runs; its
-completion marker (``state``) is written last. A train stage is ``gtekit train``, a mine stage
+completion marker (``state``) is written last. A data stage is ``gtekit data build``, a train stage is
+``gtekit train``, a mine stage
 ``gtekit mine`` (``mine_hard_negatives``), an eval stage ``gtekit eval`` on several models at once,
 with one comparison table (``results.md``, printed) and ``results.json``.
 
@@ -40,6 +41,26 @@ def run_pipeline(pipeline: Pipeline, *, only: str | None = None, rerun_from: str
         write_marker(stage, pipeline)
         echo(f"{head}: {summary}")
     return plans
+
+
+def run_data_stage(stage: Stage) -> str:
+    import dataclasses
+    import sys
+
+    from ..data.build import build_mixture, size_on_disk
+    from ..data.mixture import load_mixture
+
+    s = stage.settings
+    spec = load_mixture(s.mixture)
+    if s.rows_per_shard is not None:
+        spec = dataclasses.replace(spec, rows_per_shard=s.rows_per_shard)
+    folder = stage.outputs()["mixture"]
+    manifest = build_mixture(spec, folder, mixture_file=s.mixture,
+                             log=lambda message: print(message, file=sys.stderr, flush=True))
+    total = manifest["total"]
+    sources = ", ".join(f"{source['name']} {source['count']:,}" for source in manifest["sources"])
+    return (f"{total['count']:,} training pairs ({sources}), {total['held_out']:,} held out; "
+            f"{size_on_disk(folder) / 2**20:.1f} MiB in {folder}")
 
 
 def run_train_stage(stage: Stage) -> str:
@@ -105,4 +126,5 @@ def run_eval_stage(stage: Stage) -> str:
 
 
 RUNNERS: dict[StageKind, Callable[[Stage], str]] = {
-    StageKind.TRAIN: run_train_stage, StageKind.MINE: run_mine_stage, StageKind.EVAL: run_eval_stage}
+    StageKind.DATA: run_data_stage, StageKind.TRAIN: run_train_stage, StageKind.MINE: run_mine_stage,
+    StageKind.EVAL: run_eval_stage}

@@ -216,6 +216,8 @@ def stage_inputs(stage: Stage) -> list[tuple[str, str, bool]]:
     if stage.kind is StageKind.TRAIN:
         return [("model.name", s.model.name, False),
                 *((f"data.sources[{i}]", source, True) for i, source in enumerate(s.data.sources))]
+    if stage.kind is StageKind.DATA:
+        return [("mixture", s.mixture, True)]
     if stage.kind is StageKind.MINE:
         corpus = [("corpus", s.corpus, True)] if s.corpus else []
         return [("model", s.model, False), *((f"pairs[{i}]", p, True) for i, p in enumerate(s.pairs)), *corpus]

