@@ -8,6 +8,7 @@ nothing else in gtekit.
 from __future__ import annotations
 
 import dataclasses
+import enum
 import glob
 import types
 import typing
@@ -38,6 +39,32 @@ class ModelConfig:
     delimiters: bool = False  # cpt-text '[' ']' / '{' '}' around queries / documents
 
 
+class CurriculumKind(enum.StrEnum):
+    """How the hard negatives a pair contributes change over training."""
+
+    NONE = "none"  # always its first negatives_per_query negatives, as listed
+    EASY_TO_HARD = "easy_to_hard"  # a window over its negatives ranked by difficulty, easiest to hardest
+
+
+@dataclass
+class CurriculumConfig:
+    """A curriculum over hard-negative difficulty (``gtekit.data.curriculum``, docs/curriculum.md)."""
+
+    kind: str = "none"  # none | easy_to_hard
+    pool: int = 0  # easy_to_hard: the hardest `pool` negatives of a pair are ranked (0: all it has); every
+    # pair needs at least that many, and the window of negatives_per_query slides over them
+    hold: float = 0.0  # easy_to_hard: the last share of the steps stays on the hardest window
+
+    def __post_init__(self) -> None:
+        valid = ", ".join(kind.value for kind in CurriculumKind)
+        if self.kind not in set(CurriculumKind):
+            raise ConfigError(f"data.curriculum.kind: unknown value {self.kind!r}; valid: {valid}")
+        if self.pool < 0:
+            raise ConfigError(f"data.curriculum.pool must be >= 0 (0: all of a pair's negatives), got {self.pool}")
+        if not 0 <= self.hold < 1:
+            raise ConfigError(f"data.curriculum.hold is a share of the steps in [0, 1), got {self.hold}")
+
+
 @dataclass
 class DataConfig:
     """Training sources and their mix: every batch comes from one source (GTE Eq. 4).
@@ -57,6 +84,16 @@ class DataConfig:
     skip_invalid: bool = False  # skip and count malformed rows instead of stopping
     guard_tasks: list[str] = field(default_factory=lambda: ["offline"])  # refuse sources repeating their texts
     resident_shards: int = 0  # decoded shards of streamed sources kept per process (0: one per source, plus one)
+    curriculum: CurriculumConfig = field(default_factory=CurriculumConfig)  # off by default
+
+    def __post_init__(self) -> None:
+        c, k = self.curriculum, self.negatives_per_query
+        if c.kind != CurriculumKind.NONE and k < 1:
+            raise ConfigError(f"data.curriculum.kind={c.kind} chooses among hard negatives: "
+                              "set data.negatives_per_query (>= 1)")
+        if c.kind != CurriculumKind.NONE and c.pool and c.pool <= k:
+            raise ConfigError(f"data.curriculum.pool={c.pool} leaves no choice with data.negatives_per_query={k}: "
+                              "rank more negatives than are used (mine more), or set pool to 0 (all of each pair's)")
 
 
 @dataclass
@@ -166,7 +203,10 @@ def from_dict(cls: type, data: Any, *, where: str = "recipe", prefix: str = "") 
             raise ConfigError(f"{where}: unknown key {prefix + str(key)!r}; valid keys"
                               f"{' in ' + repr(prefix.rstrip('.')) if prefix else ''}: {', '.join(names)}")
         values[key] = _convert(hints[key], value, where=where, key=prefix + key)
-    return cls(**values)
+    try:
+        return cls(**values)
+    except ConfigError as error:  # a dataclass's own checks (__post_init__): say which recipe
+        raise ConfigError(f"{where}: {error}") from None
 
 
 def _convert(hint: Any, value: Any, *, where: str, key: str) -> Any:

@@ -12,7 +12,8 @@ machine: it looks up which tokenizer and which sources are at hand, and writes n
 - length: 2 steps, a checkpoint after each, validation (if any) by step 2, all into ``output_dir``;
 - data: the recipe's sources when they exist, else two small sources of real (docstring, code)
   pairs mined from the standard library (:func:`write_sample_sources`), each pair with K negatives
-  drawn from the other pairs of its source when ``data.negatives_per_query`` is K > 0.
+  drawn from the other pairs of its source when ``data.negatives_per_query`` is K > 0 (as many as
+  ``data.curriculum.pool`` when that is larger and the curriculum is on).
 
 Everything else is the recipe's: loss, τ, α, negatives per query, prefixes, pooling, optimiser
 settings, bf16, gradient checkpointing, ZeRO (and the device, unless it names a GPU this machine
@@ -99,7 +100,7 @@ def describe_dry_run(recipe: Recipe, shrunk: Recipe) -> list[str]:
             continue
         line = f"{key}: {before[key]} -> {value}"
         if key == "data.sources":
-            negatives = recipe.data.negatives_per_query
+            negatives = sample_negatives(recipe)
             line += (f" (not on this machine: {SAMPLE_PAIRS_PER_SOURCE} standard-library (docstring, code) pairs "
                      "each" + (f", with {negatives} negatives from other pairs)" if negatives else ")"))
         lines.append(line)
@@ -192,8 +193,15 @@ def prepare_dry_run(recipe: Recipe, output_dir: str | Path) -> tuple[Recipe, lis
     describe it (:func:`describe_dry_run`)."""
     shrunk = dry_run_recipe(recipe, output_dir)
     if shrunk.data.sources != recipe.data.sources:
-        write_sample_sources(output_dir, shrunk.data.negatives_per_query, seed=shrunk.train.seed)
+        write_sample_sources(output_dir, sample_negatives(shrunk), seed=shrunk.train.seed)
     return shrunk, describe_dry_run(recipe, shrunk)
+
+
+def sample_negatives(recipe: Recipe) -> int:
+    """Negatives per sample pair: ``data.negatives_per_query``, or a curriculum's larger pool."""
+    data = recipe.data
+    return data.negatives_per_query if data.curriculum.kind == "none" else max(data.negatives_per_query,
+                                                                               data.curriculum.pool)
 
 
 def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:

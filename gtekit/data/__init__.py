@@ -5,11 +5,15 @@ Nothing here knows about models, tokenizers or losses.
 
 from __future__ import annotations
 
+from .curriculum import EasyToHardNegatives
+from .negative_scores import NegativeRequirements
 from .pairs import Pair, PairFormatError, Source, load_sources, read_pairs, source_name
 from .sampler import SourceSampler, source_probabilities
 from .streaming import ShardedSource, open_mixture
 
 __all__ = [
+    "EasyToHardNegatives",
+    "NegativeRequirements",
     "Pair",
     "PairFormatError",
     "ShardedSource",

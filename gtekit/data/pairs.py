@@ -14,6 +14,8 @@ value. A bad row raises :class:`PairFormatError`, whose message names the file, 
 ``data/msmarco.jsonl:3: field 'positive': empty or whitespace-only text``. With
 ``skip_invalid=True`` bad rows are skipped instead and every skip is reported in the result.
 A damaged file (corrupt gzip, unreadable Parquet, missing column) always raises.
+Mining scores (``positive_score``, ``negative_scores``) and a minimum number of negatives per row are
+read and checked only when asked for (``gtekit.data.negative_scores``).
 
 A file is read whole into memory and is one "shard" of its source. A built mixture folder (one
 holding ``manifest.json``, written by ``gtekit data build``) is instead streamed: see
@@ -34,7 +36,12 @@ import json
 import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .negative_scores import NegativeRequirements
 
 SUFFIXES = (".jsonl", ".jsonl.gz", ".parquet")
 FIELDS = ("query", "positive", "negatives")
@@ -45,11 +52,14 @@ _JSON_TYPE_NAMES = {type(None): "null", bool: "boolean", int: "number", float: "
 
 @dataclass(frozen=True, slots=True)
 class Pair:
-    """One training example: a query, its positive document and optional hard negatives."""
+    """One training example: a query, its positive document and optional hard negatives, with the scores
+    they were mined with when the reader was asked to keep them (``gtekit.data.negative_scores``)."""
 
     query: str
     positive: str
     negatives: tuple[str, ...] = ()
+    positive_score: float | None = None  # s⁺, the query's score with the positive
+    negative_scores: tuple[float, ...] | None = None  # s⁻_j, one per negative
 
 
 class PairFormatError(ValueError):
@@ -104,16 +114,23 @@ def source_name(path: str | Path) -> str:
     raise PairFormatError(path, None, None, f"unsupported file type; supported: {', '.join(SUFFIXES)}")
 
 
-def read_pairs(path: str | Path, *, skip_invalid: bool = False) -> tuple[list[Pair], list[str]]:
+def read_pairs(path: str | Path, *, skip_invalid: bool = False,
+               requirements: NegativeRequirements | None = None) -> tuple[list[Pair], list[str]]:
     """Read one source file; return ``(pairs, problems)``.
 
     With ``skip_invalid=False`` the first bad row raises :class:`PairFormatError` and ``problems``
     is empty. With ``skip_invalid=True`` bad rows are left out and ``problems`` holds one message
-    per row left out, so ``len(problems)`` is the number of rows skipped.
+    per row left out, so ``len(problems)`` is the number of rows skipped. ``requirements`` adds the
+    rules of ``gtekit.data.negative_scores`` (minimum negatives, keeping the mining scores).
     """
+    from .negative_scores import pair_meeting
+
     path = Path(path)
     source_name(path)  # raises on an unsupported extension
-    rows = _parquet_rows(path) if path.name.endswith(".parquet") else _jsonl_rows(path)
+    extra = requirements.extra_fields if requirements is not None else ()
+    rows = _parquet_rows(path, extra) if path.name.endswith(".parquet") else _jsonl_rows(path, extra)
+    make_pair = partial(pair_meeting, requirements) if requirements is not None and requirements.active \
+        else _pair_from_values
     pairs: list[Pair] = []
     problems: list[str] = []
     with _gc_paused():
@@ -121,7 +138,7 @@ def read_pairs(path: str | Path, *, skip_invalid: bool = False) -> tuple[list[Pa
             try:
                 if isinstance(row, _RowError):
                     raise row
-                pairs.append(_pair_from_values(*row))
+                pairs.append(make_pair(*row))
             except _RowError as err:
                 error = PairFormatError(path, line, err.field, err.reason)
                 if not skip_invalid:
@@ -130,7 +147,8 @@ def read_pairs(path: str | Path, *, skip_invalid: bool = False) -> tuple[list[Pa
     return pairs, problems
 
 
-def load_sources(paths: Sequence[str | Path], *, skip_invalid: bool = False, resident_shards: int = 0) -> list:
+def load_sources(paths: Sequence[str | Path], *, skip_invalid: bool = False, resident_shards: int = 0,
+                 requirements: NegativeRequirements | None = None) -> list:
     """Read every source named by ``paths``, in order: a list of :class:`Source` and ``ShardedSource``.
 
     Each entry is a file, a directory (its ``*.jsonl``, ``*.jsonl.gz`` and ``*.parquet`` files,
@@ -139,7 +157,7 @@ def load_sources(paths: Sequence[str | Path], *, skip_invalid: bool = False, res
     the manifest is read here, and all streamed sources share one cache of ``resident_shards`` decoded
     shards (0: one per streamed source, plus one). Raises ``ValueError`` when an entry matches nothing,
     when two sources have the same name, or when a source has no pairs (for instance because every
-    row was skipped).
+    row was skipped). ``requirements`` applies to every row of every source (``read_pairs``).
     """
     from .streaming import ShardCache, is_mixture, open_mixture
 
@@ -150,7 +168,7 @@ def load_sources(paths: Sequence[str | Path], *, skip_invalid: bool = False, res
     for entry in paths:
         if is_mixture(entry):
             entries += [(source.name, source.path, source) for source in
-                        open_mixture(entry, skip_invalid=skip_invalid, cache=cache)]
+                        open_mixture(entry, skip_invalid=skip_invalid, cache=cache, requirements=requirements)]
         else:
             entries += [(source_name(file), file, file) for file in _expand(entry)]
     if not entries:
@@ -168,7 +186,7 @@ def load_sources(paths: Sequence[str | Path], *, skip_invalid: bool = False, res
         if not isinstance(item, Path):
             sources.append(item)
             continue
-        pairs, skipped = read_pairs(item, skip_invalid=skip_invalid)
+        pairs, skipped = read_pairs(item, skip_invalid=skip_invalid, requirements=requirements)
         if not pairs:
             detail = f"all {len(skipped)} rows were skipped; first: {skipped[0]}" if skipped else "no rows"
             raise ValueError(f"source {name!r} ({item}) is empty: {detail}")
@@ -207,8 +225,9 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _jsonl_rows(path: Path) -> Iterator[tuple[int, tuple[object, object, object] | _RowError]]:
-    """(line number, field values or the line's error) for each non-blank line of a JSONL file."""
+def _jsonl_rows(path: Path, extra: tuple[str, ...] = ()) -> Iterator[tuple[int, tuple[object, ...] | _RowError]]:
+    """(line number, field values or the line's error) for each non-blank line of a JSONL file: query,
+    positive, negatives, then each of ``extra`` (None when missing)."""
     opener = gzip.open if path.name.endswith(".gz") else open
     line = 0
     try:
@@ -217,7 +236,7 @@ def _jsonl_rows(path: Path) -> Iterator[tuple[int, tuple[object, object, object]
                 if raw.isspace():
                     continue
                 try:
-                    values: tuple[object, object, object] | _RowError = _parse_json_line(raw, first=line == 1)
+                    values: tuple[object, ...] | _RowError = _parse_json_line(raw, first=line == 1, extra=extra)
                 except _RowError as err:
                     values = err
                 yield line, values
@@ -226,8 +245,8 @@ def _jsonl_rows(path: Path) -> Iterator[tuple[int, tuple[object, object, object]
         raise PairFormatError(path, None, None, f"corrupt or truncated gzip data {where} ({err})") from None
 
 
-def _parse_json_line(raw: bytes, *, first: bool) -> tuple[object, object, object]:
-    """The (query, positive, negatives) values of one JSONL line; raises _RowError."""
+def _parse_json_line(raw: bytes, *, first: bool, extra: tuple[str, ...] = ()) -> tuple[object, ...]:
+    """The (query, positive, negatives, *extra) values of one JSONL line; raises _RowError."""
     if first and raw.startswith(codecs.BOM_UTF8):
         raw = raw[len(codecs.BOM_UTF8):]
     try:
@@ -246,7 +265,8 @@ def _parse_json_line(raw: bytes, *, first: bool) -> tuple[object, object, object
     if query is _MISSING or positive is _MISSING:
         missing = "query" if query is _MISSING else "positive"
         raise _RowError(missing, f"missing (row has fields: {', '.join(map(repr, row)) or 'none'})")
-    return query, positive, row.get("negatives", ())
+    values = (query, positive, row.get("negatives", ()))
+    return values + tuple(row.get(name) for name in extra) if extra else values
 
 
 def _undecodable_field(raw: bytes) -> str | None:
@@ -267,8 +287,9 @@ def _undecodable_field(raw: bytes) -> str | None:
     return None
 
 
-def _parquet_rows(path: Path) -> Iterator[tuple[int, tuple[object, object, object]]]:
-    """(row number, values) for each row of a Parquet file."""
+def _parquet_rows(path: Path, extra: tuple[str, ...] = ()) -> Iterator[tuple[int, tuple[object, ...]]]:
+    """(row number, values) for each row of a Parquet file: query, positive, negatives, then each of
+    ``extra`` (None when the column is missing)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -278,14 +299,15 @@ def _parquet_rows(path: Path) -> Iterator[tuple[int, tuple[object, object, objec
             if field not in present:
                 raise PairFormatError(path, None, field,
                                       f"missing column (columns present: {', '.join(present) or 'none'})")
-        columns = [field for field in FIELDS if field in present]
+        columns = [field for field in (*FIELDS, *extra) if field in present]
         table = pq.read_table(path, columns=columns)
     except pa.ArrowException as err:
         raise PairFormatError(path, None, None, f"not a readable Parquet file ({err})") from None
     queries = table.column("query").to_pylist()
     positives = table.column("positive").to_pylist()
     negatives = table.column("negatives").to_pylist() if "negatives" in columns else [()] * len(queries)
-    yield from enumerate(zip(queries, positives, negatives, strict=True), start=1)
+    extras = [table.column(name).to_pylist() if name in columns else [None] * len(queries) for name in extra]
+    yield from enumerate(zip(queries, positives, negatives, *extras, strict=True), start=1)
 
 
 def _pair_from_values(query: object, positive: object, negatives: object) -> Pair:

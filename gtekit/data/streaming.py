@@ -18,11 +18,14 @@ for a whole shard at once, when it is decoded. A bad row raises :class:`PairForm
 shard file, the 1-based row and the field. With ``skip_invalid=True`` a bad row that a batch draws
 is skipped instead, and counted: its place in the batch goes to the next valid row of the same shard
 (in file order, wrapping around) that the batch does not already hold, so every rank still gets the
-same number of rows; that row may then be seen twice in the epoch. Every rank decodes the shards its
-global batch touches and makes the same replacements; it builds pairs only for its own part.
+same number of rows; that row may then be seen twice in the epoch. A source's ``requirements``
+(``gtekit.data.negative_scores``: a minimum number of negatives, mining scores kept) are checked the
+same way, so a row that fails them is an error or a skip like any other bad row. Every rank decodes
+the shards its global batch touches and makes the same replacements; it builds pairs only for its
+own part.
 
-Depends on ``gtekit.data.pairs``, ``gtekit.data.manifest``, numpy and pyarrow; nothing here knows
-about models or training.
+Depends on ``gtekit.data.pairs``, ``gtekit.data.manifest``, ``gtekit.data.negative_scores``, numpy
+and pyarrow; nothing here knows about models or training.
 """
 
 from __future__ import annotations
@@ -37,7 +40,8 @@ from typing import Any
 import numpy as np
 
 from .manifest import MANIFEST_NAME, read_manifest
-from .pairs import FIELDS, Pair, PairFormatError, _pair_from_values, _RowError
+from .negative_scores import SCORE_FIELDS, NegativeRequirements, failing_rows, pair_meeting
+from .pairs import FIELDS, Pair, PairFormatError, _RowError
 
 READ_BATCH_ROWS = 8192  # rows per record batch when a whole source is streamed (iter_pairs)
 
@@ -114,6 +118,7 @@ class ShardedSource:
     metadata: dict = field(default_factory=dict)  # the manifest entry's other fields (licence, ...)
     excluded_tasks: tuple[str, ...] = ()  # evaluation tasks whose texts the build kept out (manifest)
     skipped: list[str] = field(default_factory=list)  # load-time skips: none, rows are checked when read
+    requirements: NegativeRequirements = field(default_factory=NegativeRequirements)  # more rules for each row
 
     def __post_init__(self) -> None:
         sizes = np.array([shard.rows for shard in self.shards], dtype=np.int64)
@@ -147,7 +152,7 @@ class ShardedSource:
             decoded = self.cache.get(shard, self._decode)
             wanted = local[at]
             if self.skip_invalid and decoded.invalid[wanted].any():
-                wanted, messages = _replace_invalid(shard, decoded, wanted)
+                wanted, messages = _replace_invalid(shard, decoded, wanted, self.requirements)
                 skipped += messages
             keep = mine[at]
             for position, pair in zip(at[keep], _pairs(decoded.table, wanted[keep]), strict=True):
@@ -160,11 +165,11 @@ class ShardedSource:
         import pyarrow.parquet as pq
 
         for shard in self.shards:
-            columns = _columns(shard)
+            columns = _columns(shard, self.requirements)
             offset = 0
             for batch in pq.ParquetFile(shard.path).iter_batches(batch_size=READ_BATCH_ROWS, columns=columns):
                 table = pa.Table.from_batches([batch])
-                invalid = _checked(shard, table, self.skip_invalid, offset)
+                invalid = _checked(shard, table, self.skip_invalid, self.requirements, offset)
                 yield from _pairs(table, np.flatnonzero(~invalid))
                 offset += table.num_rows
 
@@ -173,17 +178,17 @@ class ShardedSource:
         import pyarrow.parquet as pq
 
         try:
-            table = pq.read_table(shard.path, columns=_columns(shard))
+            table = pq.read_table(shard.path, columns=_columns(shard, self.requirements))
         except (pa.ArrowException, OSError) as err:
             raise PairFormatError(shard.path, None, None, f"not a readable Parquet file ({err})") from None
         if table.num_rows != shard.rows:
             raise PairFormatError(shard.path, None, None, f"holds {table.num_rows} rows, but {MANIFEST_NAME} "
                                                           f"lists {shard.rows}; rebuild the mixture")
-        return DecodedShard(table, _checked(shard, table, self.skip_invalid))
+        return DecodedShard(table, _checked(shard, table, self.skip_invalid, self.requirements))
 
 
 def open_mixture(folder: str | Path, *, skip_invalid: bool = False, cache: ShardCache | None = None,
-                 resident_shards: int = 0) -> list[ShardedSource]:
+                 resident_shards: int = 0, requirements: NegativeRequirements | None = None) -> list[ShardedSource]:
     """The sources of a built mixture folder (or its ``manifest.json``), reading nothing but the manifest.
 
     All sources share ``cache``, by default a new :class:`ShardCache` of ``resident_shards`` shards
@@ -205,7 +210,9 @@ def open_mixture(folder: str | Path, *, skip_invalid: bool = False, cache: Shard
     excluded = tuple(manifest.get("evaluation_tasks") or ())
     if cache is None:
         cache = ShardCache(resident_shards or len(entries) + 1)
-    sources = [_source_from_entry(entry, base, manifest_path, cache, skip_invalid, excluded) for entry in entries]
+    requirements = requirements or NegativeRequirements()
+    sources = [_source_from_entry(entry, base, manifest_path, cache, skip_invalid, excluded, requirements)
+               for entry in entries]
     names = [source.name for source in sources]
     duplicates = sorted({name for name in names if names.count(name) > 1})
     if duplicates:
@@ -220,7 +227,7 @@ def is_mixture(path: str | Path) -> bool:
 
 
 def _source_from_entry(entry: Any, base: Path, manifest_path: Path, cache: ShardCache, skip_invalid: bool,
-                       excluded_tasks: tuple[str, ...]) -> ShardedSource:
+                       excluded_tasks: tuple[str, ...], requirements: NegativeRequirements) -> ShardedSource:
     if not (isinstance(entry, dict) and isinstance(entry.get("name"), str) and isinstance(entry.get("shards"), list)):
         raise ValueError(f"{manifest_path}: each source needs 'name' (string) and 'shards' (list), got {entry!r:.200}")
     name = entry["name"]
@@ -241,11 +248,12 @@ def _source_from_entry(entry: Any, base: Path, manifest_path: Path, cache: Shard
             raise PairFormatError(shard.path, None, None, f"shard of source {name!r} listed in {manifest_path} "
                                                           "is missing")
     metadata = {key: value for key, value in entry.items() if key not in ("name", "shards")}
-    return ShardedSource(name, manifest_path, shards, cache, skip_invalid, metadata, excluded_tasks)
+    return ShardedSource(name, manifest_path, shards, cache, skip_invalid, metadata, excluded_tasks,
+                         requirements=requirements)
 
 
-def _columns(shard: Shard) -> list[str]:
-    """The pair columns ``shard`` has; raises when query or positive is missing."""
+def _columns(shard: Shard, requirements: NegativeRequirements) -> list[str]:
+    """The pair columns ``shard`` has, and the score columns when kept; raises when query or positive is missing."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -256,15 +264,18 @@ def _columns(shard: Shard) -> list[str]:
     for name in ("query", "positive"):
         if name not in present:
             raise PairFormatError(shard.path, None, name, f"missing column (columns present: {', '.join(present)})")
-    return [name for name in FIELDS if name in present]
+    return [name for name in (*FIELDS, *requirements.extra_fields) if name in present]
 
 
-def _checked(shard: Shard, table, skip_invalid: bool, offset: int = 0) -> np.ndarray:
+def _checked(shard: Shard, table, skip_invalid: bool, requirements: NegativeRequirements,
+             offset: int = 0) -> np.ndarray:
     """Which rows of ``table`` (rows ``offset`` on of ``shard``) fail the checks, (rows,) bool; without
     ``skip_invalid`` the first such row raises :class:`PairFormatError` with its row and field."""
     invalid = _invalid_rows(shard, table)
+    if requirements.active:
+        invalid |= failing_rows(table, requirements, shard.path)
     if invalid.any() and not skip_invalid:
-        raise _row_error(shard, table, int(np.argmax(invalid)), offset)
+        raise _row_error(shard, table, int(np.argmax(invalid)), requirements, offset)
     return invalid
 
 
@@ -282,6 +293,8 @@ def _invalid_rows(shard: Shard, table) -> np.ndarray:
 
     invalid = np.zeros(table.num_rows, dtype=bool)
     for name in table.column_names:
+        if name in SCORE_FIELDS:  # checked by negative_scores.failing_rows
+            continue
         column = table.column(name).combine_chunks()
         if name in ("query", "positive"):
             if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)
@@ -302,18 +315,22 @@ def _invalid_rows(shard: Shard, table) -> np.ndarray:
     return invalid
 
 
-def _row_error(shard: Shard, table, row: int, offset: int = 0) -> PairFormatError:
+def _row_error(shard: Shard, table, row: int, requirements: NegativeRequirements,
+               offset: int = 0) -> PairFormatError:
     """The error of a bad row, with the field and reason the row-by-row reader gives."""
     values = [table.column(name)[row].as_py() for name in ("query", "positive")]
     negatives = table.column("negatives")[row].as_py() if "negatives" in table.column_names else []
+    extra = [table.column(name)[row].as_py() if name in table.column_names else None
+             for name in requirements.extra_fields]
     try:
-        _pair_from_values(*values, negatives)
+        pair_meeting(requirements, *values, negatives, *extra)
     except _RowError as err:
         return PairFormatError(shard.path, offset + row + 1, err.field, err.reason)
     raise AssertionError(f"{shard.path}: row {offset + row + 1} failed Arrow's check but passed Python's")
 
 
-def _replace_invalid(shard: Shard, decoded: DecodedShard, wanted: np.ndarray) -> tuple[np.ndarray, list[str]]:
+def _replace_invalid(shard: Shard, decoded: DecodedShard, wanted: np.ndarray,
+                     requirements: NegativeRequirements) -> tuple[np.ndarray, list[str]]:
     """``wanted`` (rows of ``shard``) with each bad row replaced by the next good one the batch does not hold."""
     wanted = wanted.copy()
     size = len(decoded.invalid)
@@ -323,7 +340,7 @@ def _replace_invalid(shard: Shard, decoded: DecodedShard, wanted: np.ndarray) ->
         bad = int(wanted[i])
         candidate = next((row for row in ((bad + step) % size for step in range(1, size))
                           if not decoded.invalid[row] and row not in taken), None)
-        message = str(_row_error(shard, decoded.table, bad))
+        message = str(_row_error(shard, decoded.table, bad, requirements))
         if candidate is None:
             raise PairFormatError(shard.path, bad + 1, None, f"no valid row of the shard is left to take the place "
                                                              f"of this bad row ({message})")
@@ -343,7 +360,12 @@ def _pairs(table, rows: np.ndarray) -> list[Pair]:
     if "negatives" not in taken.column_names:
         return [Pair(q, p) for q, p in zip(queries, positives, strict=True)]
     negatives = taken.column("negatives").to_pylist()
-    return [Pair(q, p, tuple(n)) for q, p, n in zip(queries, positives, negatives, strict=True)]
+    if not set(SCORE_FIELDS) & set(taken.column_names):
+        return [Pair(q, p, tuple(n)) for q, p, n in zip(queries, positives, negatives, strict=True)]
+    scores = [taken.column(name).to_pylist() if name in taken.column_names else [None] * len(rows)
+              for name in SCORE_FIELDS]
+    return [Pair(q, p, tuple(n), None if s is None else float(s), None if ns is None else tuple(map(float, ns)))
+            for q, p, n, s, ns in zip(queries, positives, negatives, *scores, strict=True)]
 
 
 def write_mixture(folder: str | Path, sources: dict[str, Iterable[Sequence[Pair]]], *,
@@ -366,6 +388,10 @@ def write_mixture(folder: str | Path, sources: dict[str, Iterable[Sequence[Pair]
                        "doc_id": [f"{name}:{count + i}" for i in range(len(pairs))]}
             if any(p.negatives for p in pairs):
                 columns["negatives"] = [list(p.negatives) for p in pairs]
+            if any(p.negative_scores is not None for p in pairs):  # mining scores, as gtekit mine --with-scores
+                columns["positive_score"] = [p.positive_score for p in pairs]
+                columns["negative_scores"] = [None if p.negative_scores is None else list(p.negative_scores)
+                                              for p in pairs]
             file = f"{name}/part-{k:05d}.parquet"
             (folder / name).mkdir(parents=True, exist_ok=True)
             pq.write_table(pa.table(columns), folder / file)

@@ -6,12 +6,14 @@ of thousands of texts into length chunks is not, and a GPU would wait for it. Th
 - :class:`BatchPreparer` turns a drawn global batch into this rank's :class:`PreparedBatch`: it reads
   this rank's rows, tokenizes each column (with the source's prefixes) and sorts it into length chunks.
   It holds the sources, the tokenizer and the model's text settings but no weights, so it goes to a
-  worker process as it is (forked, or pickled).
+  worker process as it is (forked, or pickled). Each pair gives its first K hard negatives, or with a
+  curriculum (``gtekit.data.curriculum``) the K of the batch's step, a pure function of (pair, step).
 - :class:`BatchStream` is the endless sequence of prepared batches from a sampler position. Each
   worker runs its own copy of the sampler from that position and draws every batch, but worker w of
   W prepares only batches t ≡ w (mod W); the DataLoader asks the workers in turn and delivers their
   results in order, so the batches come out in exactly the order one process would prepare them,
-  whatever W is. Each batch carries the sampler state after it, which is what a checkpoint stores.
+  whatever W is. Each batch carries the sampler state after it, which is what a checkpoint stores; the
+  stream also knows the step of its first batch, so batch t is prepared for step ``first_step + t``.
 - :class:`BatchLoader` is what the trainer calls: ``next()``, and ``close()`` to drop what was prepared
   ahead. The next ``next()`` after a close starts a fresh stream from the sampler it was given, which
   the trainer has rewound to the last batch it trained on, so stopping and resuming repeats and skips
@@ -38,6 +40,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
+from ..data.curriculum import EasyToHardNegatives
 from ..data.pairs import Pair
 from ..data.sampler import SourceSampler
 from ..embedder import tokenize_texts
@@ -78,22 +81,32 @@ class BatchPreparer:
     chunk_size: int = 0  # 0: one chunk per column
     negatives_per_query: int = 0
     prefixes: dict[str, dict[str, str]] = field(default_factory=dict)  # {source: {kind: prefix}} overrides
+    curriculum: EasyToHardNegatives | None = None  # None: each pair's first K negatives, as listed
 
-    def columns(self, pairs: list[Pair]) -> list[tuple[list[str], str]]:
-        """The batch as columns of (texts, kind): queries, positives and, if used, hard negatives (B·K)."""
+    def columns(self, pairs: list[Pair], step: int = 0) -> list[tuple[list[str], str]]:
+        """The batch as columns of (texts, kind): queries, positives and, if used, hard negatives (B·K)
+        chosen for 0-based ``step``."""
         k = self.negatives_per_query
         columns = [([p.query for p in pairs], "query"), ([p.positive for p in pairs], "document")]
-        if k:
+        if k and self.curriculum is not None:
+            columns.append(([n for p in pairs for n in self.curriculum.negatives(p, step)], "document"))
+        elif k:
             columns.append(([n for p in pairs for n in _negatives(p, k)], "document"))
         return columns
 
-    def __call__(self, source_index: int, indices: np.ndarray, sampler_state: dict) -> PreparedBatch:
-        """Prepare this rank's part of the global batch ``indices`` (global batch,) of source ``source_index``."""
+    def __call__(self, source_index: int, indices: np.ndarray, sampler_state: dict, step: int = 0) -> PreparedBatch:
+        """Prepare this rank's part of the global batch ``indices`` (global batch,) of source ``source_index``
+        for 0-based ``step``."""
         source = self.sources[source_index]
         pairs, skipped = source.read_batch(indices, self.part)
         prefixes = self.prefixes.get(source.name, {})
+        try:
+            columns = self.columns(pairs, step)
+        except ValueError as error:
+            error.add_note(f"in source {source.name!r} ({source.path})")
+            raise
         groups = []
-        for texts, kind in self.columns(pairs):
+        for texts, kind in columns:
             tokenize = partial(tokenize_texts, self.tokenizer, self.settings, kind=kind, prefix=prefixes.get(kind))
             groups.append(chunk_by_length(texts, self.chunk_size, tokenize) if self.chunk_size
                           else [Chunk(torch.arange(len(texts)), tokenize(texts))])
@@ -109,9 +122,10 @@ class BatchStream(IterableDataset):
     sampler in step); outside a worker, every batch. An error is passed on as an item, so that the
     training process raises the original exception, with the worker's traceback as a note."""
 
-    def __init__(self, sampler: SourceSampler, prepare: BatchPreparer) -> None:
+    def __init__(self, sampler: SourceSampler, prepare: BatchPreparer, first_step: int = 0) -> None:
         self.sampler = copy.deepcopy(sampler)  # a snapshot: the caller may move its sampler on
         self.prepare = prepare
+        self.first_step = first_step  # the 0-based training step of the first batch
 
     def __iter__(self) -> Iterator[PreparedBatch | _Failure]:
         info = get_worker_info()
@@ -122,7 +136,7 @@ class BatchStream(IterableDataset):
             if t % workers != worker:
                 continue
             try:
-                yield self.prepare(source, indices, sampler.state_dict())
+                yield self.prepare(source, indices, sampler.state_dict(), self.first_step + t)
             except Exception as error:
                 yield _Failure.of(error)
                 return

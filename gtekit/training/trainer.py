@@ -1,11 +1,12 @@
 """The training loop: batch → embed → loss → backward → clip → step.
 
-One source per batch (GTE Eq. 4 sampler), AdamW, warm-up then linear decay, optional bf16
-autocast, a log line per step, atomic checkpoints and exact resume. Batches are read and tokenized
-in DataLoader worker processes (``training.batches``) while the step computes. The same loop runs in one
-process or in every process of a torchrun job: each rank embeds its slice of the global batch,
-the embeddings are gathered with gradients, each rank's loss covers its own rows (scaled by
-``distributed.loss_scale``), DDP averages gradients and ZeroRedundancyOptimizer shards AdamW's state.
+One source per batch (GTE Eq. 4 sampler), optionally an easy-to-hard curriculum over each pair's hard
+negatives (``gtekit.data.curriculum``), AdamW, warm-up then linear decay, optional bf16 autocast, a log
+line per step, atomic checkpoints and exact resume. Batches are read and tokenized in DataLoader worker
+processes (``training.batches``) while the step computes. The same loop runs in one process or in every
+process of a torchrun job: each rank embeds its slice of the global batch, the embeddings are gathered
+with gradients, each rank's loss covers its own rows (scaled by ``distributed.loss_scale``), DDP
+averages gradients and ZeroRedundancyOptimizer shards AdamW's state.
 """
 
 from __future__ import annotations
@@ -24,8 +25,9 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from ..atomic import atomic_path
-from ..config import Recipe, recipe_to_yaml
-from ..data.pairs import Pair, load_sources
+from ..config import CurriculumKind, Recipe, recipe_to_yaml
+from ..data.curriculum import EasyToHardNegatives
+from ..data.pairs import Pair, PairFormatError, load_sources
 from ..data.sampler import SourceSampler
 from ..embedder import Embedder
 from ..evaluation.guard import check_no_evaluation_overlap
@@ -79,8 +81,8 @@ class Trainer:
         if cfg.gradient_checkpointing:
             _enable_activation_checkpointing(self.model.encoder)
         data = recipe.data
-        self.sources = sources if sources is not None else load_sources(
-            data.sources, skip_invalid=data.skip_invalid, resident_shards=data.resident_shards)
+        self.curriculum = negative_curriculum(recipe)
+        self.sources = sources if sources is not None else _load_sources(recipe, self.curriculum)
         if data.guard_tasks:
             check_no_evaluation_overlap(self.sources, data.guard_tasks)
         names = [s.name for s in self.sources]
@@ -92,7 +94,7 @@ class Trainer:
         self._sampler_state = self.sampler.state_dict()  # position after the last batch trained on
         self.preparer = BatchPreparer(self.sources, self.model.tokenizer, self.model.settings,
                                       self.group.local_slice(self.per_rank), cfg.chunk_size, data.negatives_per_query,
-                                      data.prefixes)
+                                      data.prefixes, self.curriculum)
         self.loss_fn = get_loss(recipe.loss.name)
         self.parts = nn.ModuleDict({"embedder": self.model})
         if recipe.loss.name == "symmetric":
@@ -126,11 +128,11 @@ class Trainer:
     def _open_stream(self) -> BatchStream:
         """The batches from the one after the last batch trained on (the loader opens one after each close)."""
         self.sampler.load_state_dict(self._sampler_state)
-        return BatchStream(self.sampler, self.preparer)
+        return BatchStream(self.sampler, self.preparer, first_step=self.step)
 
     def columns(self, pairs: list[Pair]) -> list[tuple[list[str], str]]:
         """The batch as columns of (texts, kind): queries, positives and, if used, hard negatives (B·K)."""
-        return self.preparer.columns(pairs)
+        return self.preparer.columns(pairs, self.step)
 
     def loss_from_embeddings(self, embeddings: list[Tensor], rows: slice | None = None) -> Tensor:
         """The recipe's loss on the global batch's columns: q (N, H), d (N, H) and negatives (N·K, H);
@@ -316,6 +318,29 @@ class Trainer:
             with atomic_path(folder) as tmp:
                 self.model.save(tmp)
         return folder
+
+
+def negative_curriculum(recipe: Recipe) -> EasyToHardNegatives | None:
+    """The hard-negative curriculum ``data.curriculum`` asks for over ``train.steps``; None when off."""
+    c = recipe.data.curriculum
+    if c.kind == CurriculumKind.NONE:
+        return None
+    return EasyToHardNegatives(recipe.data.negatives_per_query, recipe.train.steps, c.pool, c.hold)
+
+
+def _load_sources(recipe: Recipe, curriculum: EasyToHardNegatives | None) -> list:
+    """The recipe's sources; with a curriculum, each row checked for enough negatives and scores kept."""
+    data = recipe.data
+    requirements = curriculum.requirements if curriculum is not None else None
+    try:
+        return load_sources(data.sources, skip_invalid=data.skip_invalid, resident_shards=data.resident_shards,
+                            requirements=requirements)
+    except PairFormatError as error:
+        if requirements is not None and error.field == "negatives":
+            error.add_note(f"data.curriculum ranks {requirements.min_count} negatives of every pair: mine at least "
+                           f"that many (gtekit mine --num-negatives {requirements.min_count}), lower "
+                           "data.curriculum.pool, or leave such rows out with data.skip_invalid=true")
+        raise
 
 
 def _enable_activation_checkpointing(encoder: nn.Module) -> None:
