@@ -22,10 +22,9 @@ $(VENV)/.installed-test: pyproject.toml $(VENV)/.installed
 install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test
 
-## quickstart: GTE's multi-stage recipe on offline data from all-MiniLM-L6-v2 on CPU (build data, pre-train,
-## mine hard negatives, fine-tune), then the base / PT / FT / PT+FT table (~25 min on 2 cores)
+## quickstart: mine stdlib pairs, train all-MiniLM-L6-v2 on CPU, print before/after
 quickstart: $(VENV)/.installed
-	$(BIN)/gtekit run recipes/quickstart.yaml
+	$(BIN)/gtekit quickstart
 
 ## test: the whole suite (unit tests on tiny random models + a few marked MiniLM tests)
 test: $(VENV)/.installed-test

@@ -29,7 +29,7 @@ recipe layout (recipes/quickstart.yaml and recipes/multistage-example.yaml are c
        models: [{label: base, model: all-MiniLM-L6-v2}, {label: PT+FT, model: {from: finetune}}]}
 
 examples:
-  gtekit run recipes/quickstart.yaml                        offline data -> PT -> mine -> FT -> compare (~25 min)
+  gtekit run recipes/quickstart.yaml                        offline data -> PT -> mine -> FT -> compare (~30 min)
   gtekit run recipes/multistage-example.yaml --dry-run      the plan: stages, inputs, outputs, what is done
   gtekit run recipes/multistage-example.yaml
   gtekit run recipes/multistage-example.yaml --set pretrain.train.steps=500 --set mine.top_k=100
