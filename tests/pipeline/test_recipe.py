@@ -46,10 +46,11 @@ def test_references_resolve_to_the_outputs_of_earlier_stages(recipe, tmp_path):
     (1, "model", {"from": "pretrian"}, "model refers to unknown stage 'pretrian'; stages: pretrain, mine, finetune"),
     (1, "model", {"from": "finetune"}, "model refers to stage 'finetune', which comes later"),
     (1, "pairs", [{"from": "mine"}], r"pairs\[0\] refers to itself"),
-    (2, "model", {"from": "mine"}, "model.name needs a model folder, from a train stage, but 'mine' is a mine "
+    (2, "model", {"from": "mine"}, r"model.name needs a model folder \(a train stage\), but 'mine' is a mine "
                                    "stage"),
-    (2, "data", {"sources": [{"from": "pretrain"}]}, r"data.sources\[0\] needs a pair file \(triples.jsonl\), "
-                                                     "from a mine stage, but 'pretrain' is a train stage"),
+    (2, "data", {"sources": [{"from": "pretrain"}]}, r"data.sources\[0\] needs a pair file \(triples.jsonl\) "
+                                                     r"\(a mine stage\) or a built mixture folder of pairs \(a data "
+                                                     r"stage\), but 'pretrain' is a train stage"),
     (3, "models", [{"from": "compare"}], r"models\[0\].model refers to itself"),
     (1, "model", {"from": "pretrain", "file": "x"}, "a reference is {from: STAGE} alone"),
 ])
