@@ -72,7 +72,7 @@ def test_bad_references_are_clear_errors(recipe, stage, key, value, message):
     (lambda r: r["stages"][3].update(task_files=[]), "nothing to evaluate"),
     (lambda r: r["stages"][2]["train"].update(output_dir=r["output_dir"] + "/pretrain"),
      "stages pretrain, finetune write to the same folder"),
-    (lambda r: r["stages"][2].update(kind="finetune"), "unknown kind 'finetune'; valid: train, mine, eval"),
+    (lambda r: r["stages"][2].update(kind="finetune"), "unknown kind 'finetune'; valid: data, train, mine, eval"),
     (lambda r: r["stages"][2].update(name="pretrain"), "stage names must be unique; repeated: pretrain"),
     (lambda r: r["stages"][2].update(name="fine.tune"), "name must be letters, digits"),
     (lambda r: r.update(output="x"), "unknown key 'output'; valid keys: output_dir, stages"),
