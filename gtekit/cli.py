@@ -12,8 +12,9 @@ DESCRIPTION = """\
 gtekit trains, evaluates and serves general-purpose text embedding models with the GTE
 multi-stage contrastive recipe.
 
+  gtekit run recipes/quickstart.yaml                  GTE at small scale: offline data, PT, mine, FT, compare
   gtekit quickstart                                   mine stdlib pairs, train MiniLM, compare before/after
-  gtekit train recipes/quickstart.yaml --set train.lr=1e-4
+  gtekit train recipes/offline-pretrain.yaml --set train.lr=1e-4
   gtekit train recipes/gte-base-pretrain.yaml --dry-run    check a recipe in seconds before a cluster
   gtekit mine all-MiniLM-L6-v2 pairs.jsonl -o mined        hard negatives, likely false negatives dropped
   gtekit encode all-MiniLM-L6-v2 texts.txt -o embeddings.npy
@@ -78,6 +79,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     mine.add_parser(commands)
     run.add_parser(commands)
+
+    from .commands import export
+
+    export.add_parser(commands)
 
     encode = commands.add_parser("encode", help="embed texts into a .npy array",
                                  description="Embed one text per line (.txt) or one field of each JSONL row.")

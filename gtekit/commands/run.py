@@ -10,8 +10,9 @@ data build` of a mixture YAML), a train stage (a training recipe: model, data, l
 mine stage (`gtekit mine` settings: model, pairs, corpus, selection rules) or an eval stage (models
 to compare on tasks, a suite or task files). A stage reads an earlier stage's output by reference:
 {from: pretrain} is that train stage's model folder, {from: mine} that mine stage's triples.jsonl,
-{from: corpus} that data stage's built mixture folder (as training sources or pairs to mine). Each stage writes to OUTPUT_DIR/<stage>/
-and, last, a completion marker .gtekit-stage-done.json holding its resolved config's hash.
+{from: corpus} that data stage's built mixture folder (as training sources or pairs to mine). Each
+stage writes to OUTPUT_DIR/<stage>/ and, last, a completion marker .gtekit-stage-done.json holding
+its resolved config's hash.
 
 A run skips finished stages and starts at the first unfinished one; an interrupted train stage
 resumes from its latest checkpoint. A finished stage whose config changed (or whose inputs were
