@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 import time
 from pathlib import Path
@@ -35,17 +34,13 @@ def add_parser(subcommands) -> argparse.ArgumentParser:
 
 
 def run(args) -> int:
-    from ..data.build import build_mixture, size_on_disk
-    from ..data.mixture import load_mixture
+    from ..data.build import build_mixture_file, size_on_disk
 
-    spec = load_mixture(args.mixture)
-    if args.rows_per_shard is not None:
-        if args.rows_per_shard < 1:
-            raise ValueError(f"--rows-per-shard must be at least 1, got {args.rows_per_shard}")
-        spec = dataclasses.replace(spec, rows_per_shard=args.rows_per_shard)
+    if args.rows_per_shard is not None and args.rows_per_shard < 1:
+        raise ValueError(f"--rows-per-shard must be at least 1, got {args.rows_per_shard}")
     start = time.monotonic()
-    manifest = build_mixture(spec, Path(args.output), mixture_file=str(args.mixture),
-                             log=lambda message: print(message, file=sys.stderr, flush=True))
+    manifest = build_mixture_file(args.mixture, Path(args.output), rows_per_shard=args.rows_per_shard,
+                                  log=lambda message: print(message, file=sys.stderr, flush=True))
     print(summary_table(manifest))
     print(f"\n{manifest['total']['count']:,} training pairs, {manifest['total']['held_out']:,} held out, "
           f"in {time.monotonic() - start:.0f} s; {size_on_disk(args.output) / 2**20:.1f} MiB in {args.output}")

@@ -102,6 +102,22 @@ def build_mixture(spec: MixtureSpec, output: str | Path, *, count_tokens: CountT
     return manifest
 
 
+def build_mixture_file(mixture_file: str | Path, output: str | Path, *, rows_per_shard: int | None = None,
+                       log: Callable[[str], None] | None = None) -> dict:
+    """``gtekit data build MIXTURE -o OUTPUT``: load the mixture YAML, optionally set its rows per shard, build it
+    (``build_mixture``) and return the manifest."""
+    import dataclasses
+
+    from .mixture import load_mixture
+
+    spec = load_mixture(mixture_file)
+    if rows_per_shard is not None:
+        if rows_per_shard < 1:
+            raise ValueError(f"rows per shard must be at least 1, got {rows_per_shard}")
+        spec = dataclasses.replace(spec, rows_per_shard=rows_per_shard)
+    return build_mixture(spec, output, mixture_file=str(mixture_file), log=log)
+
+
 def _build_source(index: int, source: SourceSpec, spec: MixtureSpec, output: Path, count_tokens: CountTokens,
                   protected: frozenset[int], text_hash: Callable[[str], int] | None,
                   dedup: PairDeduplicator) -> tuple[dict, list[MinedPair]]:

@@ -44,19 +44,14 @@ def run_pipeline(pipeline: Pipeline, *, only: str | None = None, rerun_from: str
 
 
 def run_data_stage(stage: Stage) -> str:
-    import dataclasses
     import sys
 
-    from ..data.build import build_mixture, size_on_disk
-    from ..data.mixture import load_mixture
+    from ..data.build import build_mixture_file, size_on_disk
 
     s = stage.settings
-    spec = load_mixture(s.mixture)
-    if s.rows_per_shard is not None:
-        spec = dataclasses.replace(spec, rows_per_shard=s.rows_per_shard)
     folder = stage.outputs()["mixture"]
-    manifest = build_mixture(spec, folder, mixture_file=s.mixture,
-                             log=lambda message: print(message, file=sys.stderr, flush=True))
+    manifest = build_mixture_file(s.mixture, folder, rows_per_shard=s.rows_per_shard,
+                                  log=lambda message: print(message, file=sys.stderr, flush=True))
     total = manifest["total"]
     sources = ", ".join(f"{source['name']} {source['count']:,}" for source in manifest["sources"])
     return (f"{total['count']:,} training pairs ({sources}), {total['held_out']:,} held out; "
