@@ -12,7 +12,7 @@
    between rounds, the median over rounds of the ratio within a round).
 3. Agreement: per-row cosine of each system's embeddings with PyTorch's, on the same sentences.
 4. Quality: ``gtekit.evaluation.runner.evaluate_tasks`` on STSBenchmark (Spearman) and
-   PythonStdlibCodeSearch (nDCG@10), without the embedding cache.
+   PythonStdlibCodeSearch (MRR@10, its main score), without the embedding cache.
 
 Prints a Markdown table and writes the record to benchmarks/results/onnx-export-DATE-TIME-HOST.json.
 """
@@ -106,7 +106,7 @@ def agreement(systems: dict[str, object], texts: list[str], batch_size: int) -> 
 
 
 def quality(systems: dict[str, object], batch_size: int) -> dict[str, dict[str, float]]:
-    """Main score of each task for each system (STS-B: Spearman; code search: nDCG@10)."""
+    """Main score of each task for each system (STS-B: Spearman; code search: MRR@10, its main score)."""
     from gtekit.evaluation.runner import evaluate_tasks
     from gtekit.evaluation.tasks import get_tasks
 

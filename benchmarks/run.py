@@ -67,7 +67,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--mining-docs", type=int, default=10**6,
                    help="corpus size of the hard-negative mining benchmark (precomputed unit vectors)")
     p.add_argument("--mining-queries", type=int, default=100_000, help="queries of the mining benchmark")
-    p.add_argument("--skip", choices=["peaks", "throughput", "memory", "data", "mining"], action="append", default=[],
+    p.add_argument("--serving-requests", type=int, default=200,
+                   help="requests per concurrency level (1, 8, 32) of the `gtekit serve` load benchmark")
+    p.add_argument("--encode-texts", type=int, default=500,
+                   help="texts per timed run of the encoding benchmark (gtekit encode vs SentenceTransformer.encode)")
+    p.add_argument("--skip", choices=["peaks", "throughput", "memory", "data", "mining", "serving", "encode"],
+                   action="append",
+                   default=[],
                    help="leave a part out (repeatable)")
     p.add_argument("--output-dir", type=Path, default=RESULTS)
     args = p.parse_args(argv)
@@ -151,6 +157,16 @@ def main(argv: list[str] | None = None) -> dict:
         log(f"hard-negative mining: {args.mining_docs:,} documents, {args.mining_queries:,} queries")
         record["mining"] = mining.run_mining_bench(args.mining_docs, args.mining_queries,
                                                    dim=model_config.hidden_size, log=log)
+    if "serving" not in args.skip:
+        from . import serving
+
+        log(f"serving: `gtekit serve {args.model}` under loopback load, {args.serving_requests} requests per level")
+        record["serving"] = serving.run_serving_bench(args.model, args.serving_requests, log=log)
+    if "encode" not in args.skip:
+        from . import encode
+
+        log(f"encoding throughput: gtekit vs sentence-transformers on {args.encode_texts} texts")
+        record["encode"] = encode.run_encode_bench(args.model, args.encode_texts, bf16=not args.no_bf16, log=log)
     record["seconds"] = time.time() - started
     record["load_average"]["end"] = os.getloadavg()
     path = report.write_json_atomic(report.result_path(args.output_dir), record)
@@ -164,6 +180,15 @@ def main(argv: list[str] | None = None) -> dict:
         m = record["mining"]
         print(f"\nhard-negative mining: same negatives as sentence-transformers: {m['same_negatives']}; "
               f"sentence-transformers / gtekit: time x{m['time_ratio']}, peak RSS x{m['memory_ratio']}")
+    if "serving" in record:
+        from .serving import format_report as format_serving
+
+        print("\nserving: gtekit serve under loopback load (texts/s, latency, errors, server memory)")
+        print(format_serving(record["serving"]))
+    if "encode" in record:
+        from .encode import format_report as format_encode
+
+        print("\n" + format_encode(record["encode"]))
     print(f"\nwritten: {path}")
     return record
 

@@ -18,6 +18,8 @@ multi-stage contrastive recipe.
   gtekit train recipes/gte-base-pretrain.yaml --dry-run    check a recipe in seconds before a cluster
   gtekit mine all-MiniLM-L6-v2 pairs.jsonl -o mined        hard negatives, likely false negatives dropped
   gtekit encode all-MiniLM-L6-v2 texts.txt -o embeddings.npy
+  gtekit index build embeddings/ -o my-index --precision binary    faiss index; rescored with float32
+  gtekit search my-index "how do I parse a date" -k 5
   gtekit eval all-MiniLM-L6-v2 --tasks STSBenchmark -o results.json
   gtekit run recipes/multistage-example.yaml --dry-run     pre-train, mine, fine-tune, compare: one recipe
 """
@@ -75,27 +77,10 @@ def build_parser() -> argparse.ArgumentParser:
                             "folder)")
     train.set_defaults(handler=_train)
 
-    from .commands import mine, run
+    from .commands import encode, export, index, mine, run, search, serve
 
-    mine.add_parser(commands)
-    run.add_parser(commands)
-
-    from .commands import export
-
-    export.add_parser(commands)
-
-    encode = commands.add_parser("encode", help="embed texts into a .npy array",
-                                 description="Embed one text per line (.txt) or one field of each JSONL row.")
-    encode.add_argument("model", help="model folder, 'all-MiniLM-L6-v2' or a hub name")
-    encode.add_argument("input", help="a .txt file (one text per line) or .jsonl/.jsonl.gz file")
-    encode.add_argument("-o", "--output", required=True, help="output .npy file (N, dimension), float32")
-    encode.add_argument("--field", default="text", help="JSONL field holding the text (default: text)")
-    encode.add_argument("--kind", choices=["query", "document"], default=None,
-                        help="add the model's query or document prefix/delimiters")
-    encode.add_argument("--batch-size", type=int, default=64, help="texts per forward pass (default: 64)")
-    encode.add_argument("--no-normalize", action="store_true", help="do not L2-normalise the embeddings")
-    encode.add_argument("--bf16", action="store_true", help="bf16 autocast (faster on recent CPUs/GPUs)")
-    encode.set_defaults(handler=_encode)
+    for module in (mine, run, serve, encode, index, search, export):
+        module.add_parser(commands)
 
     evaluate = commands.add_parser("eval", help="evaluate models on named tasks",
                                    description="Evaluate one or more models; scores are on mteb's 0-1 scale.")
@@ -170,24 +155,6 @@ def _dry_run(args, recipe) -> int:
     if main_process:
         print(f"dry run passed: {result.steps} steps; checkpoints in {output_dir / 'checkpoints'}, "
               f"model in {result.model_dir}")
-    return 0
-
-
-def _encode(args) -> int:
-    import numpy as np
-
-    from .atomic import atomic_path
-    from .data.text_files import read_texts
-    from .embedder import Embedder
-
-    texts = read_texts(Path(args.input), field=args.field)
-    model = Embedder.load(args.model)
-    embeddings = model.encode(texts, batch_size=args.batch_size, normalize=not args.no_normalize,
-                              kind=args.kind, show_progress=True, bf16=args.bf16)
-    output = Path(args.output)
-    with atomic_path(output) as tmp, open(tmp, "wb") as handle:
-        np.save(handle, embeddings)
-    print(f"wrote {embeddings.shape[0]} x {embeddings.shape[1]} embeddings to {output}")
     return 0
 
 

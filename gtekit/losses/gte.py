@@ -18,6 +18,8 @@ def gte(q: Tensor, d: Tensor, negatives: Tensor | None = None, temperature: floa
     - q_i→q_j over the other queries; q_j→d_i over all B queries (j = i included, as in Eq. 6);
     - d_j→d_i over the documents of the other queries (their positives and hard negatives):
       d_i's own hard negatives are left out with d_i itself, as j ≠ i excludes query i's group.
+    s(q_i, d_i) enters Z_i twice (first and third sums, j = i), so the loss is at least ln 2 ≈ 0.6931: a batch
+    whose every negative scores far below its positive logs 0.6931, not 0.
     s is cosine similarity (Eq. 7) and τ = 0.01 in the paper. Equal to sentence-transformers'
     ``MultipleNegativesRankingLoss(scale=1/τ, directions=(all four), partition_mode="joint")``.
 

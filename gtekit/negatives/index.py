@@ -12,26 +12,25 @@ Two ways, chosen by :class:`IndexKind` (``auto``: exact up to ``EXACT_MAX_DOCS``
   false-negative rules compare scores with the positive's.
 
 Results come per query chunk: (first query id, scores (Q, k) float32 descending, corpus ids (Q, k)
-int64), id -1 and score -inf where fewer than k candidates exist. Depends on ``encode_store`` only.
+int64), id -1 and score -inf where fewer than k candidates exist. Depends on ``encode_store`` and the
+shared top-k helpers of ``gtekit.index.topk``.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 
 import numpy as np
 
+from ..index.topk import TRAIN_ROWS_PER_LIST, ivf_lists, padded, rescore_top_k
 from .encode_store import EmbeddingStore
 
 logger = logging.getLogger(__name__)
 
 EXACT_MAX_DOCS = 1_000_000  # auto: exact search up to this many corpus rows
-RESCORE_QUERIES = 1024  # queries whose candidates are gathered at once when rescoring
-TRAIN_ROWS_PER_LIST = 64  # IVF k-means: training rows per inverted list (faiss warns below 39)
 
 
 class IndexKind(StrEnum):
@@ -111,31 +110,12 @@ def _exact_search(queries: EmbeddingStore, corpus: EmbeddingStore,
                                     metric=faiss.METRIC_INNER_PRODUCT)  # (Q, k) each
             heap.add_result(scores, np.where(ids >= 0, ids + offset, -1))
         heap.finalize()
-        yield (start, *_padded(heap.D, heap.I))
+        yield (start, *padded(heap.D, heap.I))
 
 
 def rescore(queries: np.ndarray, ids: np.ndarray, corpus: EmbeddingStore, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Exact scores of candidate ``ids`` (Q, C) (-1: none) for ``queries`` (Q, H): the best k, descending."""
-    n = len(queries)
-    scores_out = np.full((n, k), -np.inf, dtype=np.float32)
-    ids_out = np.full((n, k), -1, dtype=np.int64)
-    for a in range(0, n, RESCORE_QUERIES):
-        block = ids[a:a + RESCORE_QUERIES]  # (B, C)
-        valid = block >= 0
-        vectors = corpus.rows(np.where(valid, block, 0))  # (B, C, H)
-        scores = np.einsum("bh,bch->bc", queries[a:a + RESCORE_QUERIES], vectors)  # (B, C)
-        scores[~valid] = -np.inf
-        order = np.argsort(-scores, axis=1, kind="stable")[:, :k]  # (B, min(C, k))
-        width = order.shape[1]
-        scores_out[a:a + len(block), :width] = np.take_along_axis(scores, order, axis=1)
-        ids_out[a:a + len(block), :width] = np.where(np.isfinite(scores_out[a:a + len(block), :width]),
-                                                      np.take_along_axis(block, order, axis=1), -1)
-    return scores_out, ids_out
-
-
-def ivf_lists(corpus_size: int) -> int:
-    """Inverted lists for an IVF index of ``corpus_size`` rows: about 4·sqrt(N) (faiss's guideline)."""
-    return max(1, min(int(4 * math.sqrt(corpus_size)), corpus_size // TRAIN_ROWS_PER_LIST or 1))
+    return rescore_top_k(queries, ids, corpus.rows, k)
 
 
 def _approximate_index(corpus: EmbeddingStore, kind: IndexKind, settings: SearchSettings):
@@ -158,9 +138,3 @@ def _approximate_index(corpus: EmbeddingStore, kind: IndexKind, settings: Search
     else:
         index.hnsw.efSearch = max(settings.ef_search, settings.candidate_factor * settings.k)
     return index
-
-
-def _padded(scores: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """faiss marks missing results with id -1 and score -FLT_MAX; make that score -inf."""
-    scores = np.where(ids >= 0, scores, -np.inf).astype(np.float32)
-    return scores, ids.astype(np.int64)

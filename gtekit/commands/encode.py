@@ -1,0 +1,130 @@
+"""`gtekit encode`: embed text files into resumable shards with ids (``gtekit.inference``), or one .npy."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..inference.backends import Backend
+from ..inference.engine import DEFAULT_BATCH_SIZE, DEFAULT_MAX_BATCH_TOKENS
+from ..inference.quantize import ComputePrecision
+from ..inference.shards import DEFAULT_SHARD_SIZE
+
+DESCRIPTION = f"""\
+Embed texts with an embedding model. Inputs are streamed, never loaded whole:
+
+  .txt                     one text per line (an empty line is an error)
+  .jsonl, .jsonl.gz        one JSON object per line, the text in --field
+  .parquet                 the text in column --field
+
+Each text's id is its --id-field value, or "<file>:<line>" (Parquet: "<file>:<row>", rows from 1).
+With -o DIR, writes encoded shards (read by `gtekit index build` and `gtekit serve`):
+
+  DIR/manifest.json        model, dimension, options, inputs, the shards, "complete"
+  DIR/part-NNNNN.npy       float32 (rows, dimension), in input order
+  DIR/part-NNNNN.parquet   columns id and text, the same rows
+
+Every --shard-size rows (default {DEFAULT_SHARD_SIZE:,}) a shard is written and listed, each file
+atomically: rerun an interrupted command unchanged and it resumes after the last listed shard, with
+the same result as an uninterrupted run. With -o FILE.npy, writes one float32 (N, dimension) array
+instead (no ids, no resuming).
+
+Texts are tokenised in a background thread, sorted by length within windows of 4,096 and run longest
+first in batches of at most --batch-size texts and --max-batch-tokens padded tokens; the output keeps
+the input order. --processes N runs N worker processes (each with cores / N threads) on a CPU.
+--precision bf16 / int8 trade a little quality for speed: see docs/encoding.md for measured costs.
+
+examples:
+  gtekit encode all-MiniLM-L6-v2 corpus.jsonl.gz --field body --id-field doc_id -o embeddings/corpus
+  gtekit encode all-MiniLM-L6-v2 part-*.parquet --kind document -o embeddings/docs --processes 2
+  gtekit encode my-model queries.txt --kind query --precision int8 -o embeddings/queries
+  gtekit encode all-MiniLM-L6-v2 texts.txt -o embeddings.npy
+  gtekit export onnx all-MiniLM-L6-v2 minilm-onnx --optimize && \\
+      gtekit encode minilm-onnx corpus.txt --backend onnx -o embeddings/corpus
+"""
+
+
+def add_parser(subcommands) -> argparse.ArgumentParser:
+    parser = subcommands.add_parser("encode", help="embed text files into resumable shards with ids (or one .npy)",
+                                    description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("model", help="model folder, 'all-MiniLM-L6-v2' or a hub name")
+    parser.add_argument("inputs", nargs="+", metavar="INPUT", help=".txt, .jsonl, .jsonl.gz or .parquet files")
+    parser.add_argument("-o", "--output", required=True, metavar="DIR",
+                        help="output folder of shards; a path ending in .npy writes one array instead")
+
+    inputs = parser.add_argument_group("inputs")
+    inputs.add_argument("--field", default="text", metavar="NAME",
+                        help="JSONL field / Parquet column holding the text (default: text)")
+    inputs.add_argument("--id-field", default=None, metavar="NAME",
+                        help="JSONL field / Parquet column holding each text's id (default: \"<file>:<line>\")")
+
+    model = parser.add_argument_group("model")
+    model.add_argument("--kind", choices=["query", "document"], default=None,
+                       help="add the model's query or document prefix/delimiters (default: none)")
+    model.add_argument("--no-normalize", action="store_true", help="do not L2-normalise the embeddings")
+    model.add_argument("--max-seq-length", type=int, default=None, metavar="N",
+                       help="truncate texts to N tokens (default: the model's own, 256 for all-MiniLM-L6-v2)")
+    model.add_argument("--precision", default=ComputePrecision.FP32.value, choices=[p.value for p in ComputePrecision],
+                       help="fp32: exact; bf16: autocast (fast on GPUs and CPUs with AMX / AVX512-BF16, slow "
+                            "elsewhere); int8: dynamic quantisation of the linear layers (CPU) (default: fp32)")
+    model.add_argument("--bf16", action="store_true", help="same as --precision bf16")
+    model.add_argument("--backend", default=Backend.TORCH.value, choices=[b.value for b in Backend],
+                       help="torch: MODEL is a model (folder or name); onnx: MODEL is a folder written by `gtekit "
+                            "export onnx` (add --int8 there for --precision int8), run by onnxruntime on the CPU "
+                            "(default: torch)")
+    model.add_argument("--device", default=None,
+                       help="where the model runs, e.g. cpu, cuda, cuda:1 (default: cuda if available, else cpu)")
+
+    speed = parser.add_argument_group("batching and processes")
+    speed.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE, metavar="N",
+                       help=f"texts per forward pass at most (default: {DEFAULT_BATCH_SIZE})")
+    speed.add_argument("--max-batch-tokens", type=int, default=DEFAULT_MAX_BATCH_TOKENS, metavar="N",
+                       help="padded tokens (texts x longest) per forward pass at most, so long texts run in "
+                            f"smaller batches; 0: no limit (default: {DEFAULT_MAX_BATCH_TOKENS})")
+    speed.add_argument("--processes", type=int, default=1, metavar="N",
+                       help="worker processes encoding batches in parallel on the CPU, each with cores / N "
+                            "threads (default: 1, this process with all cores)")
+
+    output = parser.add_argument_group("output")
+    output.add_argument("--shard-size", type=int, default=DEFAULT_SHARD_SIZE, metavar="N",
+                        help=f"rows per shard: the unit of resuming (default: {DEFAULT_SHARD_SIZE:,})")
+    output.add_argument("--overwrite", action="store_true",
+                        help="start afresh in a folder holding shards of other inputs or options (default: stop "
+                             "with an error, and resume when they are the same)")
+    output.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.set_defaults(handler=run)
+    return parser
+
+
+def run(args) -> int:
+    from ..inference.encode_files import encode_to_array, encode_to_shards, shards_header
+    from ..inference.engine import EncodeOptions, TextEncoder
+    from ..inference.inputs import check_inputs
+
+    for name in ("batch_size", "processes", "shard_size"):
+        if getattr(args, name) < 1:
+            raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
+    if args.max_batch_tokens < 0:
+        raise ValueError(f"--max-batch-tokens must be >= 0, got {args.max_batch_tokens}")
+    if args.bf16 and args.precision not in (ComputePrecision.FP32.value, ComputePrecision.BF16.value):
+        raise ValueError(f"--bf16 contradicts --precision {args.precision}; give one of them")
+    options = EncodeOptions(kind=args.kind, batch_size=args.batch_size, max_batch_tokens=args.max_batch_tokens or None,
+                            normalize=not args.no_normalize, max_seq_length=args.max_seq_length,
+                            precision=ComputePrecision.BF16 if args.bf16 else args.precision, device=args.device,
+                            backend=args.backend)
+    progress = not args.no_progress
+    check_inputs(args.inputs, args.field, args.id_field)  # before loading the model
+    with TextEncoder(args.model, options, processes=args.processes) as encoder:
+        if args.output.endswith(".npy"):
+            array = encode_to_array(encoder, args.inputs, args.output, text_field=args.field,
+                                    id_field=args.id_field, progress=progress)
+            print(f"wrote {array.shape[0]} x {array.shape[1]} embeddings to {args.output}")
+            return 0
+        header = shards_header(encoder, args.model, args.inputs, args.field, args.id_field)
+        shards, encoded = encode_to_shards(encoder, args.inputs, args.output, header, text_field=args.field,
+                                           id_field=args.id_field, shard_size=args.shard_size,
+                                           overwrite=args.overwrite, progress=progress)
+    resumed = len(shards) - encoded
+    note = f" ({resumed:,} rows were already there)" if resumed else ""
+    print(f"wrote {len(shards):,} x {shards.dimension} embeddings in {len(shards.shards)} shard(s) to "
+          f"{args.output}{note}")
+    return 0

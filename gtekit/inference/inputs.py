@@ -1,0 +1,178 @@
+"""Texts to encode, streamed with their ids from .txt, .jsonl(.gz) and .parquet files, never loaded whole.
+
+- ``.txt``: one text per line; an empty line is an error (line numbers are ids, so none is skipped).
+- ``.jsonl``, ``.jsonl.gz``, ``.ndjson``, ``.json.gz``: one JSON object per line, the text in
+  ``text_field``; blank lines are skipped.
+- ``.parquet``: the text in column ``text_field``, read one record batch at a time.
+
+A record's id is its ``id_field`` value (JSONL and Parquet; a string or an integer) or, by default,
+``"<file>:<n>"``: the file as given and its line number (rows of a Parquet file counted from 1 too).
+Errors name the file, the line (or row) and the field. Depends on pyarrow only.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+
+PARQUET_BATCH_ROWS = 8192
+COUNT_CHUNK_BYTES = 1 << 22
+
+
+class InputFormat(Enum):
+    TXT = "txt"
+    JSONL = "jsonl"
+    PARQUET = "parquet"
+
+
+SUFFIXES: dict[tuple[str, ...], InputFormat] = {
+    (".txt",): InputFormat.TXT,
+    (".jsonl", ".jsonl.gz", ".ndjson", ".json.gz"): InputFormat.JSONL,
+    (".parquet",): InputFormat.PARQUET,
+}
+
+
+@dataclass(frozen=True)
+class TextRecord:
+    """One text to encode and the id it is stored under."""
+
+    id: str
+    text: str
+
+
+def input_format(path: str | Path) -> InputFormat:
+    """The format of ``path`` from its name; an unknown suffix lists the valid ones."""
+    name = Path(path).name
+    for suffixes, kind in SUFFIXES.items():
+        if name.endswith(suffixes):
+            return kind
+    valid = ", ".join(suffix for suffixes in SUFFIXES for suffix in suffixes)
+    raise ValueError(f"{path}: unknown input type; valid: {valid}")
+
+
+def check_inputs(paths: Sequence[str | Path], text_field: str, id_field: str | None) -> None:
+    """Fail before any encoding on a missing file, an unknown suffix or a Parquet file lacking a column."""
+    if not paths:
+        raise ValueError("no input files")
+    for path in paths:
+        if not Path(path).exists() or Path(path).is_dir():  # a named pipe is fine: it is streamed like a file
+            raise FileNotFoundError(f"{path}: no such file")
+        if input_format(path) is InputFormat.PARQUET:
+            import pyarrow.parquet as pq
+
+            names = pq.read_schema(path).names
+            for column in (text_field, id_field):
+                if column is not None and column not in names:
+                    raise ValueError(f"{path}: no column {column!r}; columns: {', '.join(names)}")
+
+
+def iter_records(paths: Sequence[str | Path], *, text_field: str = "text",
+                 id_field: str | None = None) -> Iterator[TextRecord]:
+    """Every record of ``paths``, file after file, in file order."""
+    for path in paths:
+        kind = input_format(path)
+        if kind is InputFormat.TXT:
+            yield from _txt_records(str(path))
+        elif kind is InputFormat.JSONL:
+            yield from _jsonl_records(str(path), text_field, id_field)
+        else:
+            yield from _parquet_records(str(path), text_field, id_field)
+
+
+def count_records(paths: Sequence[str | Path]) -> int | None:
+    """The number of records, for a progress bar: exact for .parquet (its footer), the number of lines
+    for uncompressed text files (an upper bound for JSONL with blank lines); None if any file is gzipped
+    or not a regular file (a named pipe can be read once only)."""
+    total = 0
+    for path in paths:
+        kind = input_format(path)
+        if not Path(path).is_file():
+            return None
+        if kind is InputFormat.PARQUET:
+            import pyarrow.parquet as pq
+
+            total += pq.read_metadata(path).num_rows
+        elif str(path).endswith(".gz"):
+            return None
+        else:
+            total += _count_lines(Path(path))
+    return total
+
+
+def _count_lines(path: Path) -> int:
+    lines, last = 0, b"\n"
+    with open(path, "rb") as handle:
+        while chunk := handle.read(COUNT_CHUNK_BYTES):
+            lines += chunk.count(b"\n")
+            last = chunk[-1:]
+    return lines + (last != b"\n")
+
+
+def _decoded_lines(path: str) -> Iterator[tuple[int, str]]:
+    opener = gzip.open if path.endswith(".gz") else open
+    with opener(path, "rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            try:
+                yield number, raw.decode("utf-8").rstrip("\r\n")
+            except UnicodeDecodeError as error:
+                raise ValueError(f"{path}:{number}: not valid UTF-8 ({error.reason} at byte {error.start})") from None
+
+
+def _txt_records(path: str) -> Iterator[TextRecord]:
+    for number, line in _decoded_lines(path):
+        if not line.strip():
+            raise ValueError(f"{path}:{number}: empty line (one text per line expected)")
+        yield TextRecord(f"{path}:{number}", line)
+
+
+def _jsonl_records(path: str, text_field: str, id_field: str | None) -> Iterator[TextRecord]:
+    for number, line in _decoded_lines(path):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise ValueError(f"{path}:{number}: invalid JSON ({error.msg} at column {error.colno})") from None
+        if not isinstance(row, dict):
+            raise ValueError(f"{path}:{number}: expected a JSON object, got {type(row).__name__}")
+        yield _record(path, number, row.get(text_field, _MISSING), text_field,
+                      row.get(id_field, _MISSING) if id_field else None, id_field)
+
+
+def _parquet_records(path: str, text_field: str, id_field: str | None) -> Iterator[TextRecord]:
+    import pyarrow.parquet as pq
+
+    parquet = pq.ParquetFile(path)
+    columns = [text_field] if id_field is None else [text_field, id_field]
+    missing = [column for column in columns if column not in parquet.schema_arrow.names]
+    if missing:
+        raise ValueError(f"{path}: no column {missing[0]!r}; columns: {', '.join(parquet.schema_arrow.names)}")
+    number = 0
+    for batch in parquet.iter_batches(batch_size=PARQUET_BATCH_ROWS, columns=columns):
+        texts = batch.column(text_field).to_pylist()
+        ids = batch.column(id_field).to_pylist() if id_field else [None] * len(texts)
+        for text, value in zip(texts, ids, strict=True):
+            number += 1
+            yield _record(path, number, text, text_field, value, id_field)
+
+
+_MISSING = object()
+
+
+def _record(path: str, number: int, text: object, text_field: str, value: object, id_field: str | None) -> TextRecord:
+    if text is _MISSING:
+        raise ValueError(f"{path}:{number}: missing field {text_field!r}")
+    if not isinstance(text, str) or not text.strip():
+        raise ValueError(f"{path}:{number}: field {text_field!r} must be a non-empty string, got {text!r}")
+    if id_field is None:
+        return TextRecord(f"{path}:{number}", text)
+    if value is _MISSING:
+        raise ValueError(f"{path}:{number}: missing id field {id_field!r}")
+    if isinstance(value, bool) or not isinstance(value, str | int) or value == "":
+        raise ValueError(f"{path}:{number}: id field {id_field!r} must be a non-empty string or an integer, "
+                         f"got {value!r}")
+    return TextRecord(str(value), text)

@@ -1,0 +1,214 @@
+"""The HTTP routes: ``POST /v1/embeddings`` (OpenAI-compatible), ``POST /search``, ``GET /v1/models``,
+``GET /health``.
+
+:func:`create_app` wires a loaded :class:`~gtekit.embedder.Embedder` (and optionally a search index)
+into a FastAPI app: requests are validated (``schemas``), checked against the limits of
+:class:`ServerSettings`, embedded through the :class:`BatchingEncoder` (one worker thread runs the
+model; the event loop never does) and answered as OpenAI does, errors included (``errors``).
+Depends on the model and the index's search method; nothing here knows about training.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import functools
+import time
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from dataclasses import asdict
+from typing import Protocol
+
+import numpy as np
+from fastapi import FastAPI
+from fastapi.responses import Response
+from pydantic_core import to_json
+from starlette.concurrency import run_in_threadpool
+
+from .. import __version__
+from ..embedder import Embedder
+from .auth import BearerKeyMiddleware
+from .batching import BatchingEncoder, EncodedTexts, EncodeFunction, Overloaded, ShuttingDown
+from .errors import APIError, ErrorType, install_error_handlers
+from .limits import BodySizeLimitMiddleware
+from .schemas import (
+    EmbeddingRequest,
+    EmbeddingResponse,
+    EncodingFormat,
+    Health,
+    ModelCard,
+    ModelList,
+    SearchRequest,
+    SearchResponse,
+)
+from .settings import ServerSettings
+from .vectors import to_base64, truncate_dimensions
+
+SERIALISE_IN_THREAD_ABOVE = 65_536  # floats in a response beyond which JSON is written off the event loop
+
+
+class SearchIndexLike(Protocol):
+    """What the server needs of ``gtekit.index.SearchIndex``."""
+
+    model: str
+    dimension: int
+
+    def __len__(self) -> int: ...
+
+    def search(self, query_embeddings: np.ndarray, k: int, *, rescore=None) -> list[list]: ...
+
+
+def model_encode_function(model: Embedder, batch_size: int) -> EncodeFunction:
+    """texts -> (``model.encode(texts)``, tokens per text as the model sees them: special tokens included,
+    truncated to ``max_seq_length``). Runs on the worker thread, the only user of the tokenizer. After each
+    batch, freed memory goes back to the system (:func:`heap_trimmer`)."""
+    max_length = model.settings.max_seq_length
+    trim_heap = heap_trimmer()
+
+    def encode(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        embeddings = model.encode(texts, batch_size=batch_size, show_progress=False)
+        ids = model.tokenizer(texts, truncation=True, max_length=max_length, return_attention_mask=False,
+                              return_token_type_ids=False)["input_ids"]
+        trim_heap()
+        return embeddings, np.array([len(row) for row in ids], dtype=np.int64)
+
+    return encode
+
+
+def heap_trimmer() -> Callable[[], object]:
+    """glibc's ``malloc_trim(0)``, or a no-op where there is none (macOS, musl). glibc keeps the memory of
+    freed activations in its heaps, fragmented by every new batch shape, so without trimming a server's
+    resident memory keeps creeping up under varied traffic; a trim costs well under a millisecond."""
+    try:
+        return functools.partial(ctypes.CDLL("libc.so.6").malloc_trim, 0)
+    except (OSError, AttributeError):
+        return lambda: None
+
+
+def create_app(model: Embedder, settings: ServerSettings, index: SearchIndexLike | None = None,
+               encode: EncodeFunction | None = None) -> FastAPI:
+    """The server as an ASGI app. ``encode`` replaces :func:`model_encode_function` (tests count calls)."""
+    if index is not None and index.dimension != model.dimension:
+        raise ValueError(f"the index holds {index.dimension}-dimensional embeddings but the model makes "
+                         f"{model.dimension}-dimensional ones: serve the model the index was built with "
+                         f"(the index says: {index.model})")
+    batcher = BatchingEncoder(encode or model_encode_function(model, settings.max_batch_size), model.dimension,
+                              max_batch_size=settings.max_batch_size, max_wait_ms=settings.max_wait_ms,
+                              max_queued_texts=settings.max_queued_texts)
+    search_worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gtekit-search")
+    started = time.time()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await batcher.start()
+        await batcher.run_in_worker(lambda: model.encode(["warm-up"], show_progress=False))
+        try:
+            yield
+        finally:  # uvicorn runs this after in-flight requests are answered
+            await batcher.stop()
+            search_worker.shutdown(wait=True)
+
+    app = FastAPI(title="gtekit embeddings server", version=__version__, lifespan=lifespan,
+                  description="OpenAI-compatible embeddings for a gtekit model, and search over an index.")
+    app.state.batcher = batcher
+    install_error_handlers(app)
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)
+    if settings.api_key:
+        app.add_middleware(BearerKeyMiddleware, api_key=settings.api_key)  # outermost: before the body is read
+
+    def check_texts(texts: list[str], field: str) -> list[str]:
+        if len(texts) > settings.max_inputs_per_request:
+            raise APIError(413, f"{field} holds {len(texts)} texts; this server takes at most "
+                                f"{settings.max_inputs_per_request} per request (--max-inputs-per-request)",
+                           param=field, code="too_many_inputs")
+        for position, text in enumerate(texts):
+            if not text:
+                raise APIError(422, f"{field}[{position}] is an empty string", param=field, code="empty_input")
+            if len(text) > settings.max_text_chars:
+                raise APIError(422, f"{field}[{position}] has {len(text):,} characters; this server takes at most "
+                                    f"{settings.max_text_chars:,} (--max-text-chars)", param=field,
+                               code="input_too_long")
+        return texts
+
+    async def embed(texts: list[str]) -> EncodedTexts:
+        try:
+            return await batcher.encode(texts)
+        except Overloaded as error:
+            raise APIError(503, f"server overloaded: {error}; retry later", code="overloaded",
+                           error_type=ErrorType.SERVER, headers={"Retry-After": "1"}) from None
+        except ShuttingDown as error:
+            raise APIError(503, str(error), code="shutting_down", error_type=ErrorType.SERVER) from None
+
+    def usage(encoded: EncodedTexts) -> dict:
+        tokens = int(encoded.token_counts.sum())
+        return {"prompt_tokens": tokens, "total_tokens": tokens}
+
+    async def json_response(body: dict, floats: int) -> Response:
+        content = await run_in_threadpool(to_json, body) if floats > SERIALISE_IN_THREAD_ABOVE else to_json(body)
+        return Response(content, media_type="application/json")
+
+    @app.post("/v1/embeddings", response_model=EmbeddingResponse, summary="Create embeddings (OpenAI API)")
+    async def create_embeddings(request: EmbeddingRequest) -> Response:
+        if request.model not in settings.model_names:
+            raise APIError(404, f"the model `{request.model}` does not exist on this server; it serves "
+                                f"{', '.join(f'`{name}`' for name in settings.model_names)}",
+                           param="model", code="model_not_found")
+        if request.dimensions is not None and not 1 <= request.dimensions <= model.dimension:
+            raise APIError(422, f"dimensions must be between 1 and {model.dimension} (the model's dimension), "
+                                f"got {request.dimensions}", param="dimensions", code="invalid_value")
+        texts = check_texts(request.input, "input")
+        if request.input_type is not None:
+            texts = model.prepare(texts, kind=request.input_type.value)
+        encoded = await embed(texts)
+        vectors = encoded.embeddings  # (N, d)
+        if request.dimensions is not None:
+            vectors = truncate_dimensions(vectors, request.dimensions)  # (N, m)
+        as_base64 = request.encoding_format is EncodingFormat.BASE64
+        data = [{"object": "embedding", "index": position,
+                 "embedding": to_base64(vector) if as_base64 else vector.tolist()}
+                for position, vector in enumerate(vectors)]
+        body = {"object": "list", "data": data, "model": settings.served_name, "usage": usage(encoded)}
+        return await json_response(body, 0 if as_base64 else vectors.size)
+
+    @app.post("/search", response_model=SearchResponse, summary="Nearest documents of the index")
+    async def search(request: SearchRequest) -> Response:
+        if index is None:
+            raise APIError(404, "this server has no search index: start it with `gtekit serve MODEL --index DIR`",
+                           code="no_index")
+        if request.k > settings.max_k:
+            raise APIError(422, f"k is {request.k}; this server returns at most {settings.max_k} hits per query "
+                                "(--max-k)", param="k", code="invalid_value")
+        queries = check_texts(request.query, "query")
+        encoded = await embed(model.prepare(queries, kind="query"))
+        find = functools.partial(index.search, encoded.embeddings, request.k, rescore=request.rescore)
+        try:
+            hits = await asyncio.get_running_loop().run_in_executor(search_worker, find)
+        except ValueError as error:  # e.g. rescore asked of an index without a rescore store
+            raise APIError(422, str(error), param="rescore" if request.rescore else None,
+                           code="invalid_value") from None
+        data = [{"object": "search_result", "index": position,
+                 "hits": [{"id": hit.id, "score": float(hit.score), "text": hit.text} for hit in query_hits]}
+                for position, query_hits in enumerate(hits)]
+        body = {"object": "list", "data": data, "model": settings.served_name, "usage": usage(encoded)}
+        return await json_response(body, 0)
+
+    @app.get("/v1/models", response_model=ModelList, summary="The served model (OpenAI API)")
+    async def list_models() -> ModelList:
+        return ModelList(data=[ModelCard(id=settings.served_name, created=int(started))])
+
+    @app.get("/v1/models/{name:path}", response_model=ModelCard, summary="One model (OpenAI API)")
+    async def retrieve_model(name: str) -> ModelCard:
+        if name not in settings.model_names:
+            raise APIError(404, f"the model `{name}` does not exist on this server", param="model",
+                           code="model_not_found")
+        return ModelCard(id=settings.served_name, created=int(started))
+
+    @app.get("/health", response_model=Health, summary="Liveness, model, queue depth, batching counters")
+    async def health() -> Health:
+        described = None if index is None else {"documents": len(index), "dimension": index.dimension,
+                                                "model": index.model}
+        return Health(model=settings.served_name, dimension=model.dimension, uptime_s=round(time.time() - started, 3),
+                      queue_depth=batcher.queued_texts, batching=asdict(batcher.stats), index=described)
+
+    return app

@@ -1,0 +1,62 @@
+"""The server's options as one typed dataclass: which names the model answers to, request limits,
+batching. Depends on the standard library only (``gtekit serve --help`` reads its defaults)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+API_KEY_ENV = "GTEKIT_API_KEY"
+OPENAI_MAX_INPUTS = 2048  # the OpenAI embeddings API's limit on inputs per request
+MIB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """Everything ``create_app`` needs besides the model and the index.
+
+    ``model_names[0]`` is the name reported in responses; a request may name any of ``model_names``.
+    """
+
+    model_names: tuple[str, ...]
+    api_key: str | None = None
+    max_batch_size: int = 32
+    max_wait_ms: float = 5.0
+    max_inputs_per_request: int = OPENAI_MAX_INPUTS
+    max_request_bytes: int = 16 * MIB
+    max_text_chars: int = 32_768
+    max_queued_texts: int = 16_384
+    max_k: int = 1000
+
+    def __post_init__(self) -> None:
+        if not self.model_names or not all(self.model_names):
+            raise ValueError("the server needs at least one non-empty model name")
+        for name in ("max_batch_size", "max_inputs_per_request", "max_request_bytes", "max_text_chars",
+                     "max_queued_texts", "max_k"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+        if self.max_wait_ms < 0:
+            raise ValueError(f"--max-wait-ms must be >= 0, got {self.max_wait_ms}")
+        if self.max_queued_texts < self.max_inputs_per_request:
+            raise ValueError(f"--max-queued-texts ({self.max_queued_texts}) must be at least "
+                             f"--max-inputs-per-request ({self.max_inputs_per_request}), or a full request "
+                             "could never be queued")
+        if self.api_key is not None and not self.api_key.strip():
+            raise ValueError("the API key is empty: give a non-empty --api-key or GTEKIT_API_KEY, or neither")
+
+    @property
+    def served_name(self) -> str:
+        return self.model_names[0]
+
+
+def model_names(model: str, served_name: str | None = None, aliases: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """The names a request's ``model`` may use: the served name (default: MODEL as given), MODEL itself,
+    the last part of MODEL when it is a path (``runs/x/model`` -> ``model``) and the aliases; no duplicates."""
+    names = [served_name or model, model, Path(model.rstrip("/")).name, *aliases]
+    return tuple(dict.fromkeys(name for name in names if name))
+
+
+def api_key_from(option: str | None) -> str | None:
+    """``--api-key`` if given, else ``$GTEKIT_API_KEY``, else None (no authentication)."""
+    return option if option is not None else os.environ.get(API_KEY_ENV) or None

@@ -1,0 +1,181 @@
+"""`gtekit encode` end to end on the tiny model: shards with ids, the .npy form, resuming after a kill,
+several processes; embeddings equal to in-process ``Embedder.encode``."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from gtekit import Embedder
+from gtekit.cli import main
+from gtekit.inference.shards import EncodedShards
+
+
+def _texts(n: int) -> list[str]:
+    words = ("embedding", "models", "map", "texts", "to", "vectors", "so", "that", "similar", "meanings", "land",
+             "close", "together")
+    return [" ".join(words[(i * 7 + j) % len(words)] for j in range(1 + (i * 13) % 40)) + f" #{i}" for i in range(n)]
+
+
+def test_shards_with_ids_equal_embedder_encode(tiny_model_dir, tmp_path, capsys):
+    texts = _texts(120)
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text("".join(json.dumps({"body": t, "doc": f"d{i}"}) + "\n" for i, t in enumerate(texts[:70])))
+    table = tmp_path / "more.parquet"
+    pq.write_table(pa.table({"body": texts[70:], "doc": list(range(70, 120))}), table)
+    out = tmp_path / "out"
+    assert main(["encode", str(tiny_model_dir), str(rows), str(table), "--field", "body", "--id-field", "doc",
+                 "--kind", "document", "--shard-size", "50", "--batch-size", "8", "-o", str(out), "--no-progress"]) == 0
+    assert "wrote 120 x 32 embeddings in 3 shard(s)" in capsys.readouterr().out
+    shards = EncodedShards.open(out)
+    assert shards.ids() == [f"d{i}" for i in range(70)] + [str(i) for i in range(70, 120)]
+    assert shards.texts() == texts and shards.kind == "document" and shards.model == str(tiny_model_dir)
+    assert shards.manifest["inputs"] == [str(rows), str(table)] and shards.manifest["id_field"] == "doc"
+    expected = Embedder.load(tiny_model_dir).encode(texts, kind="document")
+    got = shards.embeddings()
+    assert ((got * expected).sum(axis=1) >= 0.999).all()
+    np.testing.assert_allclose(got, expected, atol=2e-6)  # in fact equal up to float rounding
+
+
+def test_npy_output_and_default_ids(tiny_model_dir, tmp_path, capsys):
+    texts = _texts(30)
+    source = tmp_path / "texts.txt"
+    source.write_text("\n".join(texts) + "\n")
+    assert main(["encode", str(tiny_model_dir), str(source), "-o", str(tmp_path / "x.npy"), "--no-progress",
+                 "--max-seq-length", "16", "--no-normalize"]) == 0
+    expected = Embedder.load(tiny_model_dir, max_seq_length=16).encode(texts, normalize=False)
+    np.testing.assert_allclose(np.load(tmp_path / "x.npy"), expected, atol=2e-6)
+    assert main(["encode", str(tiny_model_dir), str(source), "-o", str(tmp_path / "s"), "--no-progress"]) == 0
+    assert EncodedShards.open(tmp_path / "s").ids() == [f"{source}:{i}" for i in range(1, 31)]
+
+
+def test_rerun_of_a_complete_folder_is_a_no_op_and_other_options_are_refused(tiny_model_dir, tmp_path, capsys):
+    source = tmp_path / "texts.txt"
+    source.write_text("\n".join(_texts(10)) + "\n")
+    command = ["encode", str(tiny_model_dir), str(source), "-o", str(tmp_path / "out"), "--no-progress"]
+    assert main(command) == 0
+    before = (tmp_path / "out" / "part-00000.npy").stat().st_mtime_ns
+    capsys.readouterr()
+    assert main(command) == 0
+    assert "(10 rows were already there)" in capsys.readouterr().out
+    assert (tmp_path / "out" / "part-00000.npy").stat().st_mtime_ns == before
+    assert main([*command, "--precision", "int8"]) == 2
+    assert "precision" in capsys.readouterr().err
+    assert main([*command, "--precision", "int8", "--overwrite"]) == 0
+    assert EncodedShards.open(tmp_path / "out").manifest["options"]["precision"] == "int8"
+
+
+def test_resume_refuses_inputs_that_changed_under_the_listed_shards(tiny_model_dir, tmp_path, capsys):
+    source = tmp_path / "texts.txt"
+    texts = _texts(12)
+    source.write_text("\n".join(texts) + "\n")
+    out = tmp_path / "out"
+    writer_options = ["--shard-size", "5", "--no-progress", "-o", str(out)]
+    assert main(["encode", str(tiny_model_dir), str(source), *writer_options]) == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    manifest.update(complete=False, shards=manifest["shards"][:2])  # as if killed after two shards
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    source.write_text("\n".join(texts[:7]) + "\n")
+    assert main(["encode", str(tiny_model_dir), str(source), *writer_options]) == 2
+    assert "only 7 rows" in capsys.readouterr().err
+    source.write_text("\n".join(texts) + "\n")
+    assert main(["encode", str(tiny_model_dir), str(source), *writer_options]) == 0
+    assert EncodedShards.open(out).texts() == texts
+
+
+def test_bad_input_stops_with_the_line_and_leaves_an_incomplete_folder(tiny_model_dir, tmp_path, capsys):
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text('{"text": "fine"}\n{"text": 3}\n')
+    assert main(["encode", str(tiny_model_dir), str(rows), "-o", str(tmp_path / "out"), "--no-progress"]) == 2
+    assert f"{rows}:2: field 'text' must be a non-empty string" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="incomplete"):
+        EncodedShards.open(tmp_path / "out")
+
+
+def _gtekit(*args: str) -> subprocess.Popen:
+    """``gtekit ARGS`` in a fresh process; one thread each, so all runs round alike (and fast on busy cores)."""
+    return subprocess.Popen([sys.executable, "-m", "gtekit", *args], stdout=subprocess.DEVNULL,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+
+
+@pytest.mark.slow
+def test_killed_run_resumes_to_the_uninterrupted_result(tiny_model_dir, tmp_path):
+    """The first run reads a named pipe that stops after 2.5 shards, so it is killed at a known point."""
+    lines = [text + "\n" for text in _texts(600)]
+    source, killed, whole = tmp_path / "texts.txt", tmp_path / "killed", tmp_path / "whole"
+    options = ["--shard-size", "100", "--batch-size", "8", "--max-batch-tokens", "128", "--no-progress"]
+    os.mkfifo(source)
+    process = _gtekit("encode", str(tiny_model_dir), str(source), "-o", str(killed), *options)
+    try:
+        with open(source, "w") as pipe:  # blocks until the run opens the pipe
+            pipe.writelines(lines[:250])
+            pipe.flush()
+            deadline = time.monotonic() + 300
+            while not _listed_shards(killed) >= 2 and time.monotonic() < deadline and process.poll() is None:
+                time.sleep(0.05)
+            process.send_signal(signal.SIGKILL)  # waiting for line 251 in the middle of shard 3
+            process.wait()
+    finally:
+        if process.poll() is None:
+            process.kill()
+    partial = EncodedShards.open(killed, allow_partial=True)
+    assert not partial.complete and len(partial) == 200
+
+    source.unlink()
+    source.write_text("".join(lines))  # the same texts, now all of them
+    for folder in (killed, whole):  # rerun the same command; and an uninterrupted run
+        assert _gtekit("encode", str(tiny_model_dir), str(source), "-o", str(folder), *options).wait() == 0
+    resumed, complete = EncodedShards.open(killed), EncodedShards.open(whole)
+    assert resumed.manifest["shards"] == complete.manifest["shards"] and len(resumed.shards) == 6
+    assert resumed.ids() == complete.ids() and resumed.texts() == [line.rstrip("\n") for line in lines]
+    np.testing.assert_array_equal(resumed.embeddings(), complete.embeddings())
+
+
+def _listed_shards(folder) -> int:
+    try:
+        return len(json.loads((folder / "manifest.json").read_text())["shards"])
+    except (FileNotFoundError, json.JSONDecodeError):
+        return 0
+
+
+@pytest.mark.slow
+def test_several_processes_give_the_single_process_result_in_order(tiny_model_dir, tmp_path):
+    source = tmp_path / "texts.txt"
+    source.write_text("\n".join(_texts(200)) + "\n")
+    common = [str(tiny_model_dir), str(source), "--batch-size", "8", "--shard-size", "70", "--no-progress"]
+    assert main(["encode", *common, "-o", str(tmp_path / "one")]) == 0
+    assert main(["encode", *common, "-o", str(tmp_path / "two"), "--processes", "2"]) == 0
+    one, two = EncodedShards.open(tmp_path / "one"), EncodedShards.open(tmp_path / "two")
+    assert one.ids() == two.ids()
+    np.testing.assert_allclose(two.embeddings(), one.embeddings(), atol=1e-6)
+
+
+def test_onnx_backend_equals_torch(tiny_model_dir, tmp_path, capsys):
+    pytest.importorskip("onnx")
+    pytest.importorskip("onnxruntime")
+    from gtekit.export.onnx_export import export_onnx
+
+    export = export_onnx(str(tiny_model_dir), tmp_path / "onnx", int8=True).folder
+    source = tmp_path / "texts.txt"
+    texts = _texts(40)
+    source.write_text("\n".join(texts) + "\n")
+    common = [str(source), "--kind", "query", "--batch-size", "8", "--no-progress"]
+    assert main(["encode", str(export), *common, "--backend", "onnx", "-o", str(tmp_path / "onnx.npy")]) == 0
+    assert main(["encode", str(export), *common, "--backend", "onnx", "--precision", "int8",
+                 "-o", str(tmp_path / "int8.npy")]) == 0
+    expected = Embedder.load(tiny_model_dir).encode(texts, kind="query")
+    np.testing.assert_allclose(np.load(tmp_path / "onnx.npy"), expected, atol=1e-5)
+    int8 = np.load(tmp_path / "int8.npy")
+    assert (int8 * expected).sum(axis=1).min() > 0.95 and np.abs(int8 - expected).max() > 1e-5
+    assert main(["encode", str(export), *common, "--backend", "onnx", "--precision", "bf16",
+                 "-o", str(tmp_path / "x.npy")]) == 2
+    assert "fp32 or int8" in capsys.readouterr().err
