@@ -22,9 +22,9 @@ $(VENV)/.installed-test: pyproject.toml $(VENV)/.installed
 install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test
 
-## quickstart: mine stdlib pairs, train all-MiniLM-L6-v2 on CPU, print before/after
+## quickstart: GTE's stages on offline data (pre-train, mine, fine-tune, compare base/PT/FT/PT+FT), ~25 min
 quickstart: $(VENV)/.installed
-	$(BIN)/gtekit quickstart
+	$(BIN)/gtekit run recipes/quickstart.yaml
 
 ## test: the whole suite (unit tests on tiny random models + a few marked MiniLM tests)
 test: $(VENV)/.installed-test
