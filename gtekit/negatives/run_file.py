@@ -43,10 +43,12 @@ def write_run(path: str | Path, results: Iterable[tuple[int, np.ndarray, np.ndar
             if start != expected or len(ids) != stop - start:
                 raise ValueError(f"search returned queries from {start} ({len(ids)}), expected [{expected}, {stop})")
             rows, ranks = np.nonzero(ids >= 0)  # row-major: by query, then rank
-            writer.write_table(pa.table({
+            table = pa.table({
                 "query_id": pa.array(rows + start, pa.int64()), "candidate_id": pa.array(ids[rows, ranks], pa.int64()),
                 "rank": pa.array(ranks, pa.int32()), "score": pa.array(scores[rows, ranks], pa.float32()),
-            }, schema=schema))
+            }, schema=schema)
+            # one row group per chunk, however large (pyarrow would split it at 2^20 rows)
+            writer.write_table(table, row_group_size=max(1, table.num_rows))
     return path
 
 

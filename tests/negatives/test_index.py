@@ -82,3 +82,20 @@ def test_run_file_round_trip(tmp_path):
         np.testing.assert_array_equal(scores, scores2)
     assert run_metadata(tmp_path / "missing.parquet") is None
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".tmp")] == []
+
+
+def test_run_file_keeps_a_chunk_above_a_million_candidates_in_one_row_group(tmp_path):
+    """A chunk of 36,000 queries x 31 candidates is 1,116,000 rows: more than pyarrow's default row group."""
+    rng = np.random.default_rng(0)
+    queries, k = 36_000, 31
+    scores = -np.sort(-rng.random((queries, k), dtype=np.float32), axis=1)
+    ids = rng.integers(0, 10**6, size=(queries, k))
+    ids[-1, -3:] = -1  # a short list
+    chunks = [(0, queries - 1000), (queries - 1000, queries)]
+    written = [(0, scores[:-1000], ids[:-1000]), (queries - 1000, scores[-1000:], ids[-1000:])]
+    write_run(tmp_path / "run.parquet", written, {"k": k}, chunks)
+    for (start, scores1, ids1), (start2, scores2, ids2) in zip(written, read_run(tmp_path / "run.parquet"),
+                                                                strict=True):
+        assert start == start2
+        np.testing.assert_array_equal(ids2, ids1)
+        np.testing.assert_array_equal(scores2[ids1 >= 0], scores1[ids1 >= 0])

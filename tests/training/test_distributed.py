@@ -20,6 +20,7 @@ import pytest
 import torch
 from distributed_worker import run as run_in_process
 from safetensors.torch import load_file
+from test_curriculum_training import write_triples
 from test_trainer import write_source
 
 WORKER = Path(__file__).with_name("distributed_worker.py")
@@ -82,10 +83,25 @@ CASES = {
 
 @pytest.mark.parametrize("case", CASES, ids=list(CASES))
 def test_two_processes_equal_one_process_with_the_whole_batch(case, no_dropout_model, sources, tmp_path):
-    extra = CASES[case]
-    single = run_in_process({"overrides": overrides(no_dropout_model, sources, tmp_path / "one", *extra),
+    assert_two_processes_equal_one(no_dropout_model, sources, tmp_path, *CASES[case])
+    assert {source for source, _ in run_batches(tmp_path / "one-out")} == {"alpha", "beta"}  # both were drawn
+
+
+def test_hard_negative_curriculum_across_ranks_equals_one_process(no_dropout_model, tmp_path):
+    """The easy-to-hard window is a function of (pair, step): both ranks and the single process agree."""
+    triples = write_triples(tmp_path / "triples.jsonl", 40)
+    assert_two_processes_equal_one(no_dropout_model, [triples], tmp_path, "loss.name=gte", "train.chunk_size=3",
+                                   "data.negatives_per_query=2", "data.curriculum={kind: easy_to_hard, pool: 5}")
+
+
+def run_batches(out: Path) -> list:
+    return json.loads((out / "rank0.json").read_text())["batches"]
+
+
+def assert_two_processes_equal_one(model, sources, tmp_path, *extra) -> None:
+    single = run_in_process({"overrides": overrides(model, sources, tmp_path / "one", *extra),
                              "out": str(tmp_path / "one-out"), "first_gradients": True, "float64": True})
-    ranks = torchrun({"overrides": overrides(no_dropout_model, sources, tmp_path / "two", *extra),
+    ranks = torchrun({"overrides": overrides(model, sources, tmp_path / "two", *extra),
                       "out": str(tmp_path / "two-out"), "first_gradients": True, "float64": True},
                      tmp_path / "two-spec")
 
@@ -106,7 +122,6 @@ def test_two_processes_equal_one_process_with_the_whole_batch(case, no_dropout_m
                                                        strict=True)):
         assert first[0] == second[0] == whole[0], f"step {step}: sources differ"
         assert first[1] + second[1] == whole[1]
-    assert {source for source, _ in single["batches"]} == {"alpha", "beta"}  # both sources were drawn
 
 
 def test_resume_across_ranks_is_exact(tiny_model_dir, sources, tmp_path):
