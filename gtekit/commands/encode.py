@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..inference.backends import Backend
-from ..inference.engine import DEFAULT_BATCH_SIZE, DEFAULT_MAX_BATCH_TOKENS
-from ..inference.quantize import ComputePrecision
+from ..inference.options import DEFAULT_BATCH_SIZE, DEFAULT_MAX_BATCH_TOKENS, Backend, ComputePrecision
 from ..inference.shards import DEFAULT_SHARD_SIZE
 
 DESCRIPTION = f"""\

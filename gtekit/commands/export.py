@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..export.onnx_export import DEFAULT_OPSET, FP32_MIN_COSINE, INT8_MIN_COSINE, SUPPORTED_OPSETS
+from ..export.settings import DEFAULT_OPSET, FP32_MIN_COSINE, INT8_MIN_COSINE, SUPPORTED_OPSETS
 
 ONNX_DESCRIPTION = f"""\
 Export MODEL as one ONNX graph, token ids (input_ids, attention_mask[, token_type_ids]) -> sentence

@@ -52,11 +52,8 @@ from .runtime import (
     Precision,
     require_onnxruntime,
 )
+from .settings import DEFAULT_OPSET, FP32_MIN_COSINE, INT8_MIN_COSINE, SUPPORTED_OPSETS
 
-DEFAULT_OPSET = 17  # the first opset with a single LayerNormalization op
-SUPPORTED_OPSETS = range(14, 21)  # scaled_dot_product_attention needs 14; the TorchScript exporter stops at 20
-FP32_MIN_COSINE = 0.999
-INT8_MIN_COSINE = 0.95  # all-MiniLM-L6-v2: 0.965 at worst of 2,000 STS-B sentences (per-tensor scales: 0.937 of 300)
 MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")  # in the order the graph takes them
 DUMMY_TEXTS = ("a", "a longer text with several more tokens, so that the first one is padded")
 VERIFY_BATCH_SIZE = 4  # several batches of different padded lengths

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, replace
-from enum import Enum
 from typing import Any, Protocol
 
 import numpy as np
@@ -23,21 +22,8 @@ import torch
 
 from ..embedder import Embedder
 from ..model_files import EmbedderSettings
-from .quantize import ComputePrecision, autocast, prepare_model
-
-
-class Backend(Enum):
-    TORCH = "torch"
-    ONNX = "onnx"
-
-    @classmethod
-    def parse(cls, value: str | Backend) -> Backend:
-        if isinstance(value, Backend):
-            return value
-        try:
-            return cls(value)
-        except ValueError:
-            raise ValueError(f"unknown backend {value!r}; valid: {', '.join(b.value for b in cls)}") from None
+from .options import Backend, ComputePrecision
+from .quantize import autocast, prepare_model
 
 
 class BatchEncoder(Protocol):

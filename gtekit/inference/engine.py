@@ -35,14 +35,11 @@ import torch
 import torch.nn.functional as F
 
 from ..embedder import Embedder
-from .backends import Backend, BatchEncoder, load_model
+from .backends import BatchEncoder, load_model
 from .batching import Batch, window_batches
 from .inputs import TextRecord
-from .quantize import ComputePrecision
+from .options import DEFAULT_BATCH_SIZE, DEFAULT_MAX_BATCH_TOKENS, DEFAULT_WINDOW_SIZE, Backend, ComputePrecision
 
-DEFAULT_WINDOW_SIZE = 4096  # texts tokenised and length-sorted together
-DEFAULT_BATCH_SIZE = 128  # texts per forward pass at most
-DEFAULT_MAX_BATCH_TOKENS = 4096  # padded tokens per forward pass at most (fastest of 2048-8192 on MiniLM, CPU)
 PREFETCH_WINDOWS = 2
 
 

@@ -19,27 +19,12 @@ from __future__ import annotations
 
 import copy
 import warnings
-from enum import Enum
 
 import torch
 from torch import nn
 
 from ..embedder import Embedder
-
-
-class ComputePrecision(Enum):
-    FP32 = "fp32"
-    BF16 = "bf16"
-    INT8 = "int8"
-
-    @classmethod
-    def parse(cls, value: str | ComputePrecision) -> ComputePrecision:
-        if isinstance(value, ComputePrecision):
-            return value
-        try:
-            return cls(value)
-        except ValueError:
-            raise ValueError(f"unknown precision {value!r}; valid: {', '.join(p.value for p in cls)}") from None
+from .options import ComputePrecision
 
 
 def quantize_int8(model: Embedder) -> Embedder:

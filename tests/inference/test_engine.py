@@ -8,7 +8,8 @@ import pytest
 from gtekit import Embedder
 from gtekit.inference.engine import EncodeOptions, TextEncoder, prefetch, windows
 from gtekit.inference.inputs import TextRecord
-from gtekit.inference.quantize import ComputePrecision, quantize_int8, quantized_linear_count
+from gtekit.inference.options import ComputePrecision
+from gtekit.inference.quantize import quantize_int8, quantized_linear_count
 
 TEXTS = [("the quick brown fox jumps over the lazy dog " * (i % 9 + 1)).strip() + f" {i}" for i in range(150)]
 
