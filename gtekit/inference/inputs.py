@@ -7,17 +7,18 @@
 
 A record's id is its ``id_field`` value (JSONL and Parquet; a string or an integer) or, by default,
 ``"<file>:<n>"``: the file as given and its line number (rows of a Parquet file counted from 1 too).
-Errors name the file, the line (or row) and the field. Depends on pyarrow only.
+Errors name the file, the line (or row) and the field. Depends on pyarrow and the line readers of
+``gtekit.data.text_files``.
 """
 
 from __future__ import annotations
 
-import gzip
-import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
+
+from ..data.text_files import JSONL_SUFFIXES, MISSING, checked_text, json_object, numbered_lines, text_line
 
 PARQUET_BATCH_ROWS = 8192
 COUNT_CHUNK_BYTES = 1 << 22
@@ -31,7 +32,7 @@ class InputFormat(Enum):
 
 SUFFIXES: dict[tuple[str, ...], InputFormat] = {
     (".txt",): InputFormat.TXT,
-    (".jsonl", ".jsonl.gz", ".ndjson", ".json.gz"): InputFormat.JSONL,
+    JSONL_SUFFIXES: InputFormat.JSONL,
     (".parquet",): InputFormat.PARQUET,
 }
 
@@ -112,35 +113,18 @@ def _count_lines(path: Path) -> int:
     return lines + (last != b"\n")
 
 
-def _decoded_lines(path: str) -> Iterator[tuple[int, str]]:
-    opener = gzip.open if path.endswith(".gz") else open
-    with opener(path, "rb") as handle:
-        for number, raw in enumerate(handle, start=1):
-            try:
-                yield number, raw.decode("utf-8").rstrip("\r\n")
-            except UnicodeDecodeError as error:
-                raise ValueError(f"{path}:{number}: not valid UTF-8 ({error.reason} at byte {error.start})") from None
-
-
 def _txt_records(path: str) -> Iterator[TextRecord]:
-    for number, line in _decoded_lines(path):
-        if not line.strip():
-            raise ValueError(f"{path}:{number}: empty line (one text per line expected)")
-        yield TextRecord(f"{path}:{number}", line)
+    for number, line in numbered_lines(path):
+        yield TextRecord(f"{path}:{number}", text_line(path, number, line))
 
 
 def _jsonl_records(path: str, text_field: str, id_field: str | None) -> Iterator[TextRecord]:
-    for number, line in _decoded_lines(path):
+    for number, line in numbered_lines(path):
         if not line.strip():
             continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise ValueError(f"{path}:{number}: invalid JSON ({error.msg} at column {error.colno})") from None
-        if not isinstance(row, dict):
-            raise ValueError(f"{path}:{number}: expected a JSON object, got {type(row).__name__}")
-        yield _record(path, number, row.get(text_field, _MISSING), text_field,
-                      row.get(id_field, _MISSING) if id_field else None, id_field)
+        row = json_object(path, number, line)
+        yield _record(path, number, row.get(text_field, MISSING), text_field,
+                      row.get(id_field, MISSING) if id_field else None, id_field)
 
 
 def _parquet_records(path: str, text_field: str, id_field: str | None) -> Iterator[TextRecord]:
@@ -160,17 +144,11 @@ def _parquet_records(path: str, text_field: str, id_field: str | None) -> Iterat
             yield _record(path, number, text, text_field, value, id_field)
 
 
-_MISSING = object()
-
-
 def _record(path: str, number: int, text: object, text_field: str, value: object, id_field: str | None) -> TextRecord:
-    if text is _MISSING:
-        raise ValueError(f"{path}:{number}: missing field {text_field!r}")
-    if not isinstance(text, str) or not text.strip():
-        raise ValueError(f"{path}:{number}: field {text_field!r} must be a non-empty string, got {text!r}")
+    text = checked_text(path, number, text, text_field)
     if id_field is None:
         return TextRecord(f"{path}:{number}", text)
-    if value is _MISSING:
+    if value is MISSING:
         raise ValueError(f"{path}:{number}: missing id field {id_field!r}")
     if isinstance(value, bool) or not isinstance(value, str | int) or value == "":
         raise ValueError(f"{path}:{number}: id field {id_field!r} must be a non-empty string or an integer, "
