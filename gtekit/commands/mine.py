@@ -56,7 +56,8 @@ def add_parser(subcommands) -> argparse.ArgumentParser:
 
     search = parser.add_argument_group("search")
     search.add_argument("--top-k", type=int, default=SearchSettings.k, metavar="K",
-                        help=f"candidates retrieved per query, positives included (default: {SearchSettings.k})")
+                        help=f"candidates retrieved per query, its positives and its own text included "
+                             f"(default: {SearchSettings.k})")
     search.add_argument("--index", default=IndexKind.AUTO.value, choices=[kind.value for kind in IndexKind],
                         help=f"flat: exact, streamed over the corpus; ivf / hnsw: approximate (faiss, 8-bit codes), "
                              f"scores rescored exactly; auto: flat up to {EXACT_MAX_DOCS:,} corpus texts, then ivf "

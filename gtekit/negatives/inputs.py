@@ -5,7 +5,8 @@
 - The corpus is the corpus file's texts (one per line of a text file, or the ``--corpus-field`` of
   each JSONL row), then every positive, with exact duplicates removed (first occurrence kept). Without
   a corpus file it is the set of all positives. A corpus text equal to a query's positive is that
-  positive, so it is never mined as its negative. (The same construction as sentence-transformers'
+  positive, so it is never mined as its negative; a corpus text equal to a query is that query's own
+  text (``query_corpus``), never its negative either. (The same construction as sentence-transformers'
   ``mine_hard_negatives``, so corpus ids agree.)
 
 Pair files are read with ``gtekit.data.pairs.read_pairs`` (errors name the file, line and field); a
@@ -33,6 +34,7 @@ class MiningInputs:
     corpus: list[str]
     pair_query: np.ndarray  # (pairs,) query id of each pair
     pair_positive: np.ndarray  # (pairs,) corpus id of each pair's positive
+    query_corpus: np.ndarray  # (queries,) corpus id of each query's own text, -1 where the corpus lacks it
     counts: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -91,10 +93,12 @@ def read_mining_inputs(pair_files: Sequence[str | Path], corpus_file: str | Path
     for row, pair in enumerate(pairs):
         pair_query[row] = query_ids.setdefault(pair.query, len(query_ids))
         pair_positive[row] = corpus_ids.setdefault(pair.positive, len(corpus_ids))
+    query_corpus = np.array([corpus_ids.get(query, -1) for query in query_ids], dtype=np.int64)
     counts = {
         "pair_files": [str(path) for path in pair_files], "pairs": len(pairs), "skipped_rows": len(skipped),
         "pairs_with_negatives_replaced": sum(bool(pair.negatives) for pair in pairs),
         "queries": len(query_ids), "corpus_file": None if corpus_file is None else str(corpus_file),
         "corpus_file_texts": len(given), "corpus": len(corpus_ids),
     }
-    return MiningInputs(pairs, list(query_ids), list(corpus_ids), pair_query, pair_positive, counts)
+    counts["queries_in_corpus"] = int((query_corpus >= 0).sum())
+    return MiningInputs(pairs, list(query_ids), list(corpus_ids), pair_query, pair_positive, query_corpus, counts)

@@ -97,7 +97,8 @@ def mine_hard_negatives(model, pair_files: Sequence[str | Path], out_dir: str | 
             hardest = positive_scores.argmin(axis=1)  # (Q,) each query's lowest-scoring positive sets its margins
             hardest_ids = np.take_along_axis(positive_ids, hardest[:, None], axis=1)[:, 0]
             hardest_scores = np.take_along_axis(positive_scores, hardest[:, None], axis=1)[:, 0]
-            selection = select_negatives(scores, ids, positive_ids, hardest_scores, rules, np.arange(start, stop))
+            selection = select_negatives(scores, ids, positive_ids, hardest_scores, rules, np.arange(start, stop),
+                                         inputs.query_corpus[start:stop])
             report.add_chunk(start, scores, ids, selection, hardest_ids, hardest_scores, texts)
             for row in range(len(ids)):
                 count = int(selection.counts[row])

@@ -4,6 +4,7 @@ For each query, with s⁺ its positive's score (the lowest one when it has sever
 positive sets the margins, as in sentence-transformers), a candidate is dropped, first rule first:
 
 1. ``POSITIVE``: it is one of the query's known positives (the same corpus text);
+   ``QUERY_TEXT``: it is the query's own text (a query is a false negative of itself);
 2. ``ABSOLUTE_MARGIN``: ``score + absolute_margin > s⁺``;
 3. ``RELATIVE_MARGIN``: ``score > s⁺ - |s⁺| · relative_margin``. For s⁺ > 0 this is Arctic-Embed's
    "drop candidates scoring above 0.95 × the positive" with ``relative_margin = 0.05``: such
@@ -15,7 +16,8 @@ The candidates left, in descending score order, are ranked 0, 1, 2, ...; those r
 of the window are taken: the highest-scoring (``top``), or a seeded random choice (``random``)
 whose key hashes (seed, query id, candidate id), so it does not depend on chunking or run order.
 These are exactly the rules of sentence-transformers' ``util.mine_hard_negatives`` (ranks count
-candidates left after the rules), so with the same search depth both select the same negatives.
+candidates left after the rules, and a corpus text equal to the query is never a negative, since
+sentence-transformers 6.3), so with the same search depth both select the same negatives.
 
 Depends on numpy only: no model, no files.
 """
@@ -47,13 +49,14 @@ class Reason(IntEnum):
 
     NONE = 0  # no candidate in this slot (fewer than k retrieved)
     POSITIVE = 1
-    ABSOLUTE_MARGIN = 2
-    RELATIVE_MARGIN = 3
-    MAX_SCORE = 4
-    MIN_SCORE = 5
-    RANK_RANGE = 6  # passed the rules, ranked outside [range_min, range_max)
-    NOT_SAMPLED = 7  # in the window, not chosen
-    SELECTED = 8
+    QUERY_TEXT = 2  # the query's own text
+    ABSOLUTE_MARGIN = 3
+    RELATIVE_MARGIN = 4
+    MAX_SCORE = 5
+    MIN_SCORE = 6
+    RANK_RANGE = 7  # passed the rules, ranked outside [range_min, range_max)
+    NOT_SAMPLED = 8  # in the window, not chosen
+    SELECTED = 9
 
 
 FALSE_NEGATIVE_REASONS = (Reason.ABSOLUTE_MARGIN, Reason.RELATIVE_MARGIN, Reason.MAX_SCORE)
@@ -104,13 +107,15 @@ class Selection:
 
 
 def select_negatives(scores: np.ndarray, ids: np.ndarray, positive_ids: np.ndarray, positive_scores: np.ndarray,
-                     rules: SelectionRules, query_ids: np.ndarray | None = None) -> Selection:
+                     rules: SelectionRules, query_ids: np.ndarray | None = None,
+                     query_corpus_ids: np.ndarray | None = None) -> Selection:
     """Apply ``rules`` to the candidates of Q queries.
 
     scores, ids: (Q, K) candidate scores and corpus ids (id -1: no candidate), any order within a row;
     positive_ids: (Q, P) the corpus ids of each query's known positives, -1 padded;
     positive_scores: (Q,) the score of each query's (hardest) positive;
-    query_ids: (Q,) ids that seed random sampling (default 0..Q-1).
+    query_ids: (Q,) ids that seed random sampling (default 0..Q-1);
+    query_corpus_ids: (Q,) the corpus id of each query's own text, -1 where the corpus lacks it (default: none).
     """
     scores = np.asarray(scores, dtype=np.float32)
     ids = np.asarray(ids, dtype=np.int64)
@@ -123,6 +128,9 @@ def select_negatives(scores: np.ndarray, ids: np.ndarray, positive_ids: np.ndarr
     reasons = np.full((n_queries, k), Reason.NONE, dtype=np.int8)
     open_ = ids >= 0  # (Q, K) candidates not dropped yet
     rules_in_order = [(Reason.POSITIVE, (ids[:, :, None] == positive_ids[:, None, :]).any(axis=2))]  # (Q, K)
+    if query_corpus_ids is not None:
+        query_corpus_ids = np.asarray(query_corpus_ids, dtype=np.int64)[:, None]  # (Q, 1)
+        rules_in_order.append((Reason.QUERY_TEXT, (ids == query_corpus_ids) & (query_corpus_ids >= 0)))
     if rules.absolute_margin is not None:
         rules_in_order.append((Reason.ABSOLUTE_MARGIN, scores + rules.absolute_margin > positive))
     if rules.relative_margin is not None:

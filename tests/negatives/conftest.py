@@ -70,7 +70,7 @@ def read_jsonl(path: Path) -> list[dict]:
 @pytest.fixture
 def retrieval_data():
     """40 queries, each near its positive; 8 of them repeated with a second positive; 120 more documents,
-    some close to positives (near the relative-margin boundary), in 24 dimensions.
+    some close to positives (near the relative-margin boundary), and two of the queries' own texts, in 24 dimensions.
     Returns (pairs, extra corpus texts, table)."""
     rng = np.random.default_rng(0)
     dim, n_queries, n_extra = 24, 40, 120
@@ -90,4 +90,5 @@ def retrieval_data():
         table[f"document {k}"] = unit(near * rng.uniform(0, 2.5) + rng.normal(size=dim) / np.sqrt(dim) * 1.5)
         extra.append(f"document {k}")
     extra += ["positive 3", "document 5"]  # duplicates of a positive and of a document
+    extra += ["query 7", "query 12"]  # queries' own texts: never their negatives
     return pairs, extra, table

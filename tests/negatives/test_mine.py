@@ -68,6 +68,20 @@ def test_the_relative_threshold_removes_planted_false_negatives_and_counts_them(
     assert report["false_negatives_dropped"] == 0
 
 
+def test_a_query_is_never_its_own_negative(planted, tmp_path):
+    """A corpus text equal to the query is the query itself (scored highest of all): dropped and counted."""
+    model, pairs, corpus = planted
+    with corpus.open("a") as handle:
+        handle.writelines(json.dumps({"text": f"query {i}"}) + "\n" for i in range(N_QUERIES))
+    report = mine_hard_negatives(model, [pairs], tmp_path / "out", corpus_file=corpus, chunk_size=8,
+                                 rules=SelectionRules(num_negatives=3, relative_margin=None),
+                                 search_settings=SearchSettings(k=20))
+    triples = read_jsonl(tmp_path / "out/triples.jsonl")
+    assert len(triples) == N_QUERIES and not any(row["query"] in row["negatives"] for row in triples)
+    assert report["candidates"]["query_text"] == N_QUERIES
+    assert report["inputs"]["queries_in_corpus"] == N_QUERIES
+
+
 def test_outputs_are_the_pair_format_with_report(planted, tmp_path):
     model, pairs, corpus = planted
     report = mine_hard_negatives(model, [pairs], tmp_path / "out", corpus_file=corpus, chunk_size=8,
@@ -80,7 +94,7 @@ def test_outputs_are_the_pair_format_with_report(planted, tmp_path):
     assert report["inputs"] | {"pair_files": None, "corpus_file": None} == {
         "pair_files": None, "pairs": N_QUERIES, "skipped_rows": 0, "pairs_with_negatives_replaced": 0,
         "queries": N_QUERIES, "corpus_file": None, "corpus_file_texts": 2 * N_QUERIES + N_RANDOM,
-        "corpus": 2 * N_QUERIES + N_RANDOM}
+        "corpus": 2 * N_QUERIES + N_RANDOM, "queries_in_corpus": 0}
     assert report["encoded_chunks"] == {"queries": "4 of 4", "corpus": "33 of 33"}
     assert report["candidates"]["retrieved"] == 8 * N_QUERIES
     assert report["candidates"]["selected"] == 2 * N_QUERIES == report["scores"]["selected"]["count"]

@@ -16,7 +16,8 @@ SETTINGS = {
                       num_negatives=2),
     "no rules": dict(range_max=8, num_negatives=3),
 }
-MAX_POSITIVES = 2  # per query in the fixture: sentence-transformers searches range_max + this deep
+MAX_POSITIVES = 2  # per query in the fixture
+EXTRA_CANDIDATES = MAX_POSITIVES + 1  # sentence-transformers searches range_max + this deep (positives, the query)
 
 
 @pytest.mark.parametrize("use_faiss", [False, True], ids=["torch", "faiss"])
@@ -37,7 +38,7 @@ def test_same_negatives_as_sentence_transformers(name, use_faiss, retrieval_data
     corpus.write_text("\n".join(extra) + "\n")
     mine_hard_negatives(TableEmbedder(table), [write_pairs(tmp_path / "pairs.jsonl", pairs)], tmp_path / "out",
                         corpus_file=corpus, rules=SelectionRules(**{"relative_margin": None, **settings}),
-                        search_settings=SearchSettings(k=settings["range_max"] + MAX_POSITIVES), chunk_size=16)
+                        search_settings=SearchSettings(k=settings["range_max"] + EXTRA_CANDIDATES), chunk_size=16)
     ours = {(row["query"], row["positive"]): row["negatives"] for row in read_jsonl(tmp_path / "out/triples.jsonl")}
 
     assert len(expected) >= 10, "the settings leave too few queries to compare"

@@ -8,7 +8,7 @@ import pytest
 from gtekit.negatives.select import Reason, Sampling, SelectionRules, random_keys, select_negatives
 
 
-def naive_select(scores, ids, positive_ids, positive_score, rules, query_id):
+def naive_select(scores, ids, positive_ids, positive_score, rules, query_id, query_corpus_id=-1):
     """One query, candidate by candidate: the rules of ``select``'s docstring, in order."""
     order = sorted(range(len(ids)), key=lambda c: -scores[c])
     reasons, left = {}, []
@@ -18,6 +18,8 @@ def naive_select(scores, ids, positive_ids, positive_score, rules, query_id):
             reasons[c] = Reason.NONE
         elif ids[c] in positive_ids:
             reasons[c] = Reason.POSITIVE
+        elif query_corpus_id >= 0 and ids[c] == query_corpus_id:
+            reasons[c] = Reason.QUERY_TEXT
         elif rules.absolute_margin is not None and np.float32(scores[c] + rules.absolute_margin) > positive_score:
             reasons[c] = Reason.ABSOLUTE_MARGIN
         elif rules.relative_margin is not None and score > np.float32(
@@ -67,16 +69,17 @@ def test_matches_the_rules_written_as_a_loop(rules):
     shuffled = rng.permuted(np.tile(np.arange(k), (q, 1)), axis=1)  # rows need not come sorted
     scores, ids = np.take_along_axis(scores, shuffled, 1), np.take_along_axis(ids, shuffled, 1)
     query_ids = np.arange(100, 100 + q)
+    query_corpus_ids = np.where(rng.uniform(size=q) < 0.5, ids[np.arange(q), rng.integers(0, k, q)], -1)
 
-    selection = select_negatives(scores, ids, positive_ids, positive_scores, rules, query_ids)
+    selection = select_negatives(scores, ids, positive_ids, positive_scores, rules, query_ids, query_corpus_ids)
     for row in range(q):
         chosen, reasons = naive_select(scores[row], ids[row], positive_ids[row], positive_scores[row], rules,
-                                       query_ids[row])
+                                       query_ids[row], query_corpus_ids[row])
         assert selection.ids[row, :len(chosen)].tolist() == chosen
         assert (selection.ids[row, len(chosen):] == -1).all()
         assert selection.counts[row] == len(chosen)
         assert selection.reasons[row].tolist() == reasons
-    assert set(np.unique(selection.reasons)) > {Reason.SELECTED, Reason.POSITIVE}
+    assert set(np.unique(selection.reasons)) > {Reason.SELECTED, Reason.POSITIVE, Reason.QUERY_TEXT}
 
 
 def test_random_sampling_is_seeded_and_independent_of_chunking():
