@@ -5,18 +5,25 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 
-.PHONY: install install-test quickstart test test-fast check bench clean
+.PHONY: install install-test quickstart test test-fast check bench lock clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
+# Exact versions from the committed locks (requirements/*.lock, with hashes): torch first, then the lock
+# with --no-deps, then gtekit itself. `make lock` regenerates the locks.
+INSTALL_LOCK = $(PIP) --no-deps --require-hashes -r
+INSTALL_SELF = $(PIP) --no-deps --no-build-isolation -e .
+
+$(VENV)/.installed: pyproject.toml requirements/base.lock | $(BIN)/python
 	$(PIP) torch==2.13.0
-	$(PIP) -e .
+	$(INSTALL_LOCK) requirements/base.lock
+	$(INSTALL_SELF)
 	touch $@
 
-$(VENV)/.installed-test: pyproject.toml $(VENV)/.installed
-	$(PIP) -e '.[test]'
+$(VENV)/.installed-test: requirements/test.lock $(VENV)/.installed
+	$(INSTALL_LOCK) requirements/test.lock
+	$(INSTALL_SELF)
 	touch $@
 
 install: $(VENV)/.installed
@@ -43,5 +50,15 @@ check: $(VENV)/.installed-test
 bench: $(VENV)/.installed-test
 	$(BIN)/python -m benchmarks.run $(ARGS)
 
+## lock: regenerate requirements/{test,base}.lock from pyproject.toml (pip-compile with hashes, torch left out:
+## it is installed first). Keeps the locked versions that still fit; ARGS=--upgrade moves to the newest.
+LOCK_VENV ?= .venv-lock
+LOCK_OPTIONS = --generate-hashes --unsafe-package torch --unsafe-package gtekit --strip-extras \
+	--no-emit-index-url --no-emit-find-links --quiet -c requirements/torch.txt $(ARGS)
+lock:
+	test -x $(LOCK_VENV)/bin/pip-compile || ($(PYTHON) -m venv $(LOCK_VENV) && $(LOCK_VENV)/bin/pip install -q pip-tools)
+	$(LOCK_VENV)/bin/pip-compile pyproject.toml --extra test $(LOCK_OPTIONS) -o requirements/test.lock
+	$(LOCK_VENV)/bin/pip-compile pyproject.toml -c requirements/test.lock $(LOCK_OPTIONS) -o requirements/base.lock
+
 clean:
-	rm -rf $(VENV) runs .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(LOCK_VENV) runs .pytest_cache .ruff_cache
