@@ -206,14 +206,16 @@ def _quickstart(args) -> int:
 
 
 def _quiet_libraries() -> None:
+    """transformers at error level, without its (and huggingface_hub's) progress bars. Through their environment
+    variables, read when they are imported, so that a command which fails on its arguments imports neither."""
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    try:
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    if "transformers" in sys.modules:  # imported already (gtekit called from Python): set it directly
         from transformers.utils import logging as hf_logging
 
         hf_logging.set_verbosity_error()
         hf_logging.disable_progress_bar()
-    except ImportError:  # pragma: no cover
-        pass
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,8 +1,11 @@
 """Typed recipe configuration: dataclasses loaded from YAML, with dotted command-line overrides.
 
-``load_recipe("recipes/quickstart.yaml", ["train.lr=1e-4"])`` -> ``Recipe``. An unknown key or a
-value of the wrong type is an error that names the key and lists the valid ones. Depends on
-nothing else in gtekit.
+``load_recipe("recipes/quickstart.yaml", ["train.lr=1e-4"])`` -> ``Recipe``. An unknown key, a
+value of the wrong type or a value outside an option's choices (the ``StrEnum`` classes below) is an
+error that names the key and lists the valid ones. Fields keep plain strings, as written in YAML; a
+``StrEnum`` member equals its string. Depends on nothing else in gtekit: the names of the losses and
+poolings are listed here again, and tests check that they match ``gtekit.losses.LOSSES`` and
+``gtekit.pooling.POOLINGS``.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import glob
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -23,6 +27,49 @@ class ConfigError(ValueError):
     """A recipe that cannot be used: unknown key, wrong type, bad value."""
 
 
+class PoolingName(enum.StrEnum):
+    """How token embeddings become one vector (``gtekit.pooling.POOLINGS``)."""
+
+    MEAN = "mean"  # mean over non-padding tokens (GTE Eq. 2)
+    CLS = "cls"  # the first token
+    LAST = "last"  # the last non-padding token
+
+
+class LossName(enum.StrEnum):
+    """The contrastive objective (``gtekit.losses.LOSSES``)."""
+
+    GTE = "gte"  # improved contrastive loss (GTE Eq. 5-6)
+    INFONCE = "infonce"  # in-batch and hard negatives (GTE Eq. 3)
+    SYMMETRIC = "symmetric"  # cpt-text's symmetric in-batch loss, trainable temperature
+
+
+class DeviceKind(enum.StrEnum):
+    """Where a model runs; ``cuda:N`` (GPU N) is valid too."""
+
+    AUTO = "auto"  # cuda (the process's local rank) when CUDA is available, else cpu
+    CPU = "cpu"
+    CUDA = "cuda"
+
+
+CUDA_INDEXED = re.compile(r"cuda:\d+")  # cuda:0, cuda:1, ...
+
+
+def check_choice(key: str, value: Any, choices: type[enum.StrEnum]) -> None:
+    """Raise a ConfigError naming ``key`` and listing the valid values unless ``value`` is one of ``choices``."""
+    valid = [choice.value for choice in choices]
+    if value not in valid:
+        raise ConfigError(f"{key}: unknown value {value!r}; valid: {', '.join(valid)}")
+
+
+def check_device(key: str, value: Any) -> None:
+    """Like ``check_choice`` for a ``DeviceKind``, also allowing ``cuda:N``."""
+    if isinstance(value, str) and CUDA_INDEXED.fullmatch(value):
+        return
+    valid = [kind.value for kind in DeviceKind]
+    if value not in valid:
+        raise ConfigError(f"{key}: unknown value {value!r}; valid: {', '.join(valid)}, cuda:N (N: a GPU index)")
+
+
 @dataclass
 class ModelConfig:
     """The encoder to train."""
@@ -32,11 +79,15 @@ class ModelConfig:
     hidden_size: int = 384  # random_init only
     num_layers: int = 6  # random_init only
     num_heads: int = 12  # random_init only
-    pooling: str | None = None  # mean | cls | last; None keeps the model's own
+    pooling: str | None = None  # a PoolingName: mean | cls | last; None keeps the model's own
     max_seq_length: int = 128
     query_prefix: str = ""
     document_prefix: str = ""
     delimiters: bool = False  # cpt-text '[' ']' / '{' '}' around queries / documents
+
+    def __post_init__(self) -> None:
+        if self.pooling is not None:
+            check_choice("model.pooling", self.pooling, PoolingName)
 
 
 class CurriculumKind(enum.StrEnum):
@@ -50,15 +101,13 @@ class CurriculumKind(enum.StrEnum):
 class CurriculumConfig:
     """A curriculum over hard-negative difficulty (``gtekit.data.curriculum``, docs/curriculum.md)."""
 
-    kind: str = "none"  # none | easy_to_hard
+    kind: str = "none"  # a CurriculumKind: none | easy_to_hard
     pool: int = 0  # easy_to_hard: the hardest `pool` negatives of a pair are ranked (0: all it has); every
     # pair needs at least that many, and the window of negatives_per_query slides over them
     hold: float = 0.0  # easy_to_hard: the last share of the steps stays on the hardest window
 
     def __post_init__(self) -> None:
-        valid = ", ".join(kind.value for kind in CurriculumKind)
-        if self.kind not in set(CurriculumKind):
-            raise ConfigError(f"data.curriculum.kind: unknown value {self.kind!r}; valid: {valid}")
+        check_choice("data.curriculum.kind", self.kind, CurriculumKind)
         if self.pool < 0:
             raise ConfigError(f"data.curriculum.pool must be >= 0 (0: all of a pair's negatives), got {self.pool}")
         if not 0 <= self.hold < 1:
@@ -100,8 +149,11 @@ class DataConfig:
 class LossConfig:
     """The contrastive objective (gtekit.losses)."""
 
-    name: str = "gte"  # gte | infonce | symmetric
+    name: str = "gte"  # a LossName: gte | infonce | symmetric
     temperature: float = 0.01  # τ; for `symmetric`, the initial value of the trainable τ
+
+    def __post_init__(self) -> None:
+        check_choice("loss.name", self.name, LossName)
 
 
 @dataclass
@@ -123,10 +175,13 @@ class TrainConfig:
     prefetch: bool = True  # prepare batches ahead (2 per worker; with 0 workers, 1 on a thread); false: on demand
     zero_optimizer: bool = True  # across processes: shard AdamW state (ZeroRedundancyOptimizer, ZeRO stage 1)
     seed: int = 42
-    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    device: str = "auto"  # a DeviceKind: auto | cpu | cuda, or cuda:N
     log_every: int = 1  # console log line every N steps (train_log.jsonl gets every step)
     save_every: int = 50  # steps between checkpoints (0: only at the end)
     keep_checkpoints: int = 2
+
+    def __post_init__(self) -> None:
+        check_device("train.device", self.device)
 
 
 @dataclass

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gtekit.config import ConfigError, Recipe, load_recipe
+from gtekit.config import ConfigError, DeviceKind, LossName, PoolingName, Recipe, load_recipe, recipe_to_yaml
 
 
 def test_yaml_and_overrides(tmp_path):
@@ -68,3 +68,54 @@ def test_a_glob_relative_to_the_recipe_folder_is_resolved(tmp_path, monkeypatch)
     monkeypatch.chdir(tmp_path)
     recipe = load_recipe(tmp_path / "recipes" / "r.yaml")
     assert recipe.data.sources == [str(tmp_path / "recipes" / "../data/*.jsonl")]
+
+
+@pytest.mark.parametrize(("override", "message"), [
+    ("loss.name=gtr", "loss.name: unknown value 'gtr'; valid: gte, infonce, symmetric"),
+    ("model.pooling=max", "model.pooling: unknown value 'max'; valid: mean, cls, last"),
+    ("train.device=gpu", "train.device: unknown value 'gpu'; valid: auto, cpu, cuda, cuda:N"),
+    ("train.device=cuda:x", "train.device: unknown value 'cuda:x'; valid: auto, cpu, cuda, cuda:N"),
+    ("data.curriculum.kind=hardest", "data.curriculum.kind: unknown value 'hardest'; valid: none, easy_to_hard"),
+])
+def test_a_value_outside_the_choices_names_the_key_and_lists_the_valid_values(override, message):
+    with pytest.raises(ConfigError, match=message):
+        load_recipe(None, [override])
+
+
+@pytest.mark.parametrize("override", ["loss.name=symmetric", "model.pooling=cls", "model.pooling=null",
+                                      "train.device=cpu", "train.device=cuda", "train.device=cuda:1"])
+def test_every_choice_is_accepted_as_the_string_yaml_gives(override):
+    key, _, value = override.partition("=")
+    section, field_name = key.split(".")
+    recipe = load_recipe(None, [override])
+    stored = getattr(getattr(recipe, section), field_name)
+    assert stored == (None if value == "null" else value) and (stored is None or type(stored) is str)
+    assert f"{field_name}: {value}" in recipe_to_yaml(recipe)  # plain strings: safe_dump writes them
+
+
+def test_the_choices_compare_equal_to_their_strings():
+    recipe = load_recipe(None, ["loss.name=symmetric", "model.pooling=mean"])
+    assert recipe.loss.name == LossName.SYMMETRIC and recipe.model.pooling == PoolingName.MEAN
+    assert recipe.train.device == DeviceKind.AUTO
+
+
+def test_the_choices_are_the_names_the_library_has():
+    """config.py lists them again so that it imports nothing else from gtekit; these lists must agree."""
+    from gtekit.losses import LOSSES
+    from gtekit.pooling import POOLINGS
+
+    assert [name.value for name in LossName] == list(LOSSES)
+    assert [name.value for name in PoolingName] == list(POOLINGS)
+
+
+def test_config_imports_nothing_else_from_gtekit():
+    import ast
+    from pathlib import Path
+
+    import gtekit.config
+
+    tree = ast.parse(Path(gtekit.config.__file__).read_text(encoding="utf-8"))
+    relative = [node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.level > 0]
+    absolute = [node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.level == 0]
+    absolute += [alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names]
+    assert not relative and not [name for name in absolute if name.split(".")[0] == "gtekit"]

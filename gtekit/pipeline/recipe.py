@@ -207,6 +207,7 @@ def pipeline_from_dict(data: Any, *, where: str = "pipeline", base: Path | None 
     shared = [stage.name for stage, folder in zip(pipeline.stages, folders, strict=True) if folders.count(folder) > 1]
     if shared:
         raise ConfigError(f"{where}: stages {', '.join(shared)} write to the same folder; give each its own")
+    _check_task_names(pipeline, where)
     return pipeline
 
 
@@ -372,7 +373,6 @@ def _eval_settings(settings: dict, context: _Context) -> EvalSettings:
     evaluation = context.build(EvalSettings, settings)
     if not evaluation.models:
         raise ConfigError(f"{context.where}: models is required: names, {{from: TRAIN_STAGE}} or {{label, model}}")
-    _check_task_names(evaluation, context.where)
     missing = [f"models[{i}]" for i, model in enumerate(evaluation.models) if not model.model]
     if missing:
         raise ConfigError(f"{context.where}: {missing[0]}: model is required (a name or {{from: TRAIN_STAGE}})")
@@ -398,16 +398,30 @@ def _eval_model(item: Any, index: int, context: _Context) -> Any:
     return resolved | ({"label": label} if label is not None else {})
 
 
-def _check_task_names(evaluation: EvalSettings, where: str) -> None:
-    if not (evaluation.tasks or evaluation.suite):
+def _check_task_names(pipeline: Pipeline, where: str) -> None:
+    """The task and suite names of every stage: a train stage's eval.tasks and data.guard_tasks, an eval stage's
+    tasks and suite. Checked after every stage's own settings, since the task registry imports the evaluation
+    libraries (seconds): a typo anywhere else is reported first, and fast."""
+    named = []  # (stage, key, names, whether suite names are valid, whether task names are)
+    for stage in pipeline.stages:
+        settings = stage.settings
+        if stage.kind is StageKind.TRAIN:
+            named += [(stage.name, "eval.tasks", settings.eval.tasks, False, True),
+                      (stage.name, "data.guard_tasks", settings.data.guard_tasks, True, True)]
+        elif stage.kind is StageKind.EVAL:
+            named += [(stage.name, "tasks", settings.tasks, False, True),
+                      (stage.name, "suite", [settings.suite] if settings.suite is not None else [], True, False)]
+    if not any(names for _, _, names, _, _ in named):
         return
     from ..evaluation.tasks import SUITES, TASKS
 
-    unknown = [name for name in evaluation.tasks if name not in TASKS]
-    if unknown:
-        raise ConfigError(f"{where}: unknown task(s) {unknown}; valid: {', '.join(TASKS)}")
-    if evaluation.suite is not None and evaluation.suite not in SUITES:
-        raise ConfigError(f"{where}: unknown suite {evaluation.suite!r}; valid: {', '.join(SUITES)}")
+    for stage, key, names, suites, tasks in named:
+        known = (set(SUITES) if suites else set()) | (set(TASKS) if tasks else set())
+        unknown = [name for name in names if name not in known]
+        if unknown:
+            valid = "; ".join(([f"suites: {', '.join(SUITES)}"] if suites else []) +
+                              ([f"tasks: {', '.join(TASKS)}"] if tasks else []))
+            raise ConfigError(f"{where}: stage {stage!r}: {key}: unknown name(s) {unknown}; valid {valid}")
 
 
 def matches_path(source: str) -> bool:

@@ -1,16 +1,18 @@
 """The settings of a data stage, a mine stage and an eval stage of a multi-stage recipe (``recipe``), as dataclasses
 that ``gtekit.config.from_dict`` checks key by key. A train stage's settings are a ``gtekit.config.Recipe``.
 
-Depends on ``gtekit.negatives``' option types (for the defaults of ``gtekit mine``) only.
+Depends on ``gtekit.negatives``' option types (for the defaults and choices of ``gtekit mine``) and
+``gtekit.config``'s checks only.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..config import check_choice, check_device
 from ..negatives.encode_store import DEFAULT_CHUNK_SIZE
-from ..negatives.index import SearchSettings
-from ..negatives.select import SelectionRules
+from ..negatives.index import IndexKind, SearchSettings
+from ..negatives.select import Sampling, SelectionRules
 
 
 @dataclass
@@ -32,7 +34,7 @@ class MineSettings:
     corpus_field: str = "text"
     skip_invalid: bool = False
     top_k: int = SearchSettings.k
-    index: str = SearchSettings.index.value  # auto | flat | ivf | hnsw
+    index: str = SearchSettings.index.value  # an IndexKind: auto | flat | ivf | hnsw
     nprobe: int = SearchSettings.nprobe
     ef_search: int = SearchSettings.ef_search
     num_negatives: int = SelectionRules.num_negatives
@@ -42,16 +44,21 @@ class MineSettings:
     absolute_margin: float | None = None
     max_score: float | None = None
     min_score: float | None = None
-    sampling: str = SelectionRules.sampling.value  # top | random
+    sampling: str = SelectionRules.sampling.value  # a Sampling: top | random
     seed: int = 0
     keep_short: bool = False
     batch_size: int = 64
     chunk_size: int = DEFAULT_CHUNK_SIZE
     bf16: bool = False
-    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    device: str = "auto"  # a DeviceKind: auto | cpu | cuda, or cuda:N
     samples: int = 5
     with_scores: bool = False
     output_dir: str | None = None  # default: output_dir/<stage name>
+
+    def __post_init__(self) -> None:
+        check_choice("index", self.index, IndexKind)
+        check_choice("sampling", self.sampling, Sampling)
+        check_device("device", self.device)
 
     def rules(self) -> SelectionRules:
         return SelectionRules(num_negatives=self.num_negatives, range_min=self.range_min, range_max=self.range_max,

@@ -28,7 +28,6 @@ from typing import Any
 
 from ..atomic import atomic_path
 from ..config import ConfigError
-from ..training.checkpoint import list_checkpoints
 from .recipe import Pipeline, Stage, StageKind, hashed_config, matches_path
 
 DONE_MARKER = ".gtekit-stage-done.json"
@@ -147,6 +146,8 @@ def _status(stage: Stage, earlier: dict[str, StagePlan]) -> tuple[Status, str]:
                 return Status.STALE, f"finished, but {upstream!r} (whose output it reads) changed or was rerun since"
         return Status.DONE, f"finished {marker.get('finished_at', '')}".rstrip()
     if stage.kind is StageKind.TRAIN:
+        from ..training.checkpoint import list_checkpoints  # imports torch: not needed to load and check a recipe
+
         checkpoints = list_checkpoints(stage.output_dir / "checkpoints")
         if checkpoints:
             started = read_marker(stage, STARTED_MARKER)

@@ -67,8 +67,27 @@ def test_bad_references_are_clear_errors(recipe, stage, key, value, message):
     (lambda r: r["stages"][1].update(topk=3), "stage 'mine': unknown key 'topk'; valid keys: model, pairs"),
     (lambda r: r["stages"][3].update(task=["x"]), "stage 'compare': unknown key 'task'; valid keys: models, tasks"),
     (lambda r: r["stages"][1].update(num_negatives="two"), "num_negatives: expected int, got 'two'"),
-    (lambda r: r["stages"][1].update(sampling="best"), "unknown sampling 'best'; valid: top, random"),
-    (lambda r: r["stages"][3].update(tasks=["NoSuchTask"]), r"unknown task\(s\) \['NoSuchTask'\]"),
+    (lambda r: r["stages"][1].update(sampling="best"), "stage 'mine': sampling: unknown value 'best'; valid: top, "
+                                                        "random"),
+    (lambda r: r["stages"][1].update(index="exact"), "stage 'mine': index: unknown value 'exact'; valid: auto, flat, "
+                                                     "ivf, hnsw"),
+    (lambda r: r["stages"][1].update(device="gpu"), "stage 'mine': device: unknown value 'gpu'; valid: auto, cpu, "
+                                                    "cuda, cuda:N"),
+    (lambda r: r["stages"][3].update(tasks=["NoSuchTask"]), r"stage 'compare': tasks: unknown name\(s\) "
+                                                            r"\['NoSuchTask'\]; valid tasks: STSBenchmark"),
+    (lambda r: r["stages"][3].update(suite="onlin"), r"stage 'compare': suite: unknown name\(s\) \['onlin'\]; "
+                                                     "valid suites: offline"),
+    (lambda r: r["stages"][2]["data"].update(guard_tasks=["STSBench"]), r"stage 'finetune': data.guard_tasks: "
+                                                                        r"unknown name\(s\) \['STSBench'\]; "
+                                                                        "valid suites: offline.*; tasks: "),
+    (lambda r: r["stages"][2].update(eval={"tasks": ["STSB"]}), r"stage 'finetune': eval.tasks: unknown "
+                                                                r"name\(s\) \['STSB'\]; valid tasks: "),
+    (lambda r: r["stages"][2].update(loss={"name": "gtr"}), "stage 'finetune': loss.name: unknown value 'gtr'; "
+                                                            "valid: gte, infonce, symmetric"),
+    (lambda r: r["stages"][2]["model"].update(pooling="max"), "stage 'finetune': model.pooling: unknown value "
+                                                              "'max'; valid: mean, cls, last"),
+    (lambda r: r["stages"][0]["train"].update(device="gpu"), "stage 'pretrain': train.device: unknown value 'gpu'; "
+                                                             "valid: auto, cpu, cuda, cuda:N"),
     (lambda r: r["stages"][3].update(task_files=[]), "nothing to evaluate"),
     (lambda r: r["stages"][2]["train"].update(output_dir=r["output_dir"] + "/pretrain"),
      "stages pretrain, finetune write to the same folder"),
