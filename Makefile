@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 
-.PHONY: install install-test quickstart test test-fast check bench lock clean
+.PHONY: install install-test quickstart test test-fast check claims bench lock clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,10 @@ test-fast: $(VENV)/.installed-test
 ## check: lint
 check: $(VENV)/.installed-test
 	$(BIN)/ruff check gtekit tests benchmarks
+
+## claims: every number of a measured README table is in the committed results file its comment names
+claims: $(VENV)/.installed-test
+	$(BIN)/python -m benchmarks.claims
 
 ## bench: gtekit's training step vs sentence-transformers (matmul peaks, pairs/s, MFU, memory curve);
 ## writes benchmarks/results/train-bench-DATE-TIME-HOST.json. Options: make bench ARGS="--batch 1024"
