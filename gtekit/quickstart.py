@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import json
+import time
 from importlib import resources
 from pathlib import Path
 
@@ -31,7 +32,8 @@ def quickstart_recipe_path() -> Path:
 
 
 def run_quickstart(output_dir: Path, overrides: list[str] = (), resume: bool = False) -> dict:
-    """Run the quickstart and return ``{"before": {...}, "after": {...}}``."""
+    """Run the quickstart and return ``{"before": {...}, "after": {...}, "change": {...}, "seconds": ...}``."""
+    began = time.perf_counter()
     data_dir = output_dir / "data"
     print("mining (docstring, code) pairs from the Python standard library ...")
     pairs, report = mine_python_pairs(stdlib_root())
@@ -71,7 +73,9 @@ def run_quickstart(output_dir: Path, overrides: list[str] = (), resume: bool = F
     print("scoring the trained model ...")
     after = score(trained)
     results = {"base_model": recipe.model.name, "trained_model": str(result.model_dir),
-               "held_out_pairs": len(held_out), "before": before, "after": after}
+               "held_out_pairs": len(held_out), "before": before, "after": after,
+               "change": {name: after[name] - before[name] for name in before},
+               "seconds": round(time.perf_counter() - began)}
     write_json(output_dir / "quickstart_results.json", results)
     print()
     print(format_before_after(before, after))
