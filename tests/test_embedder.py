@@ -55,7 +55,8 @@ def test_encode_is_independent_of_batching_and_order(tiny_embedder):
 
 @pytest.mark.parametrize("pooling", ["mean", "cls", "last"])
 def test_saved_model_loads_in_sentence_transformers_with_same_embeddings(tmp_path, pooling):
-    sentence_transformers = pytest.importorskip("sentence_transformers")
+    import sentence_transformers
+
     from tests.helpers import make_tiny_embedder
 
     model = make_tiny_embedder(pooling=pooling, max_seq_length=64, query_prefix="query: ")
@@ -112,7 +113,8 @@ def test_from_config_is_random_and_seeded():
 
 @pytest.mark.minilm
 def test_bundled_minilm_matches_sentence_transformers_and_roundtrips(tmp_path):
-    sentence_transformers = pytest.importorskip("sentence_transformers")
+    import sentence_transformers
+
     model = Embedder.load("sentence-transformers/all-MiniLM-L6-v2")
     assert (model.dimension, model.settings.pooling, model.settings.max_seq_length) == (384, "mean", 256)
     ours = model.encode(TEXTS)

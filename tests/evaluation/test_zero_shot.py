@@ -21,7 +21,6 @@ def texts_near_labels(seed: int, n: int, n_labels: int, width: int = 8, spread: 
 
 @pytest.mark.parametrize("n_labels", [2, 4])
 def test_matches_mteb_zero_shot_task(n_labels):
-    pytest.importorskip("mteb")
     from datasets import Dataset, DatasetDict
     from mteb.abstasks.task_metadata import TaskMetadata
     from mteb.abstasks.zeroshot_classification import AbsTaskZeroShotClassification

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
+import onnx  # noqa: F401  (export_onnx and OnnxEmbedder run on onnx and onnxruntime)
+import onnxruntime  # noqa: F401
 import pytest
 
 from gtekit import Embedder
 from gtekit.export import OnnxEmbedder, export_onnx
-
-pytest.importorskip("onnx")
-pytest.importorskip("onnxruntime")
 
 SENTENCES = 400  # distinct STS-B test sentences
 

@@ -6,6 +6,8 @@ import json
 import sys
 
 import numpy as np
+import onnx
+import onnxruntime as ort
 import pytest
 import torch
 
@@ -14,9 +16,6 @@ from gtekit.export import ExportVerificationError, OnnxEmbedder, OptionalDepende
 from gtekit.export.runtime import MANIFEST, POOLED_OUTPUT, SENTENCE_OUTPUT
 from gtekit.model_files import ModelNotFoundError, read_settings
 from tests.helpers import make_tiny_embedder
-
-pytest.importorskip("onnx")
-ort = pytest.importorskip("onnxruntime")
 
 TEXTS = [
     "A man is playing a guitar.",
@@ -111,8 +110,6 @@ def test_dynamic_batch_and_sequence_axes(mean_export, batch_size):
 
 
 def test_graph_declares_symbolic_axes(mean_export):
-    import onnx
-
     _, folder, _ = mean_export
     graph = onnx.load(str(folder / "model.onnx")).graph
     def dims(values) -> dict[str, list]:
@@ -138,8 +135,6 @@ def test_sentence_output_is_normalised_in_the_graph_when_the_model_normalises(me
 
 
 def test_int8_graph_is_quantised_and_stays_close(mean_export):
-    import onnx
-
     model, folder, result = mean_export
     fp32, int8 = OnnxEmbedder.load(folder), OnnxEmbedder.load(folder, int8=True)
     assert int8.precision.value == "int8" and int8.source.endswith(":int8")
@@ -173,8 +168,6 @@ def test_folder_is_self_describing(mean_export, cls_prefixed_export):
 
 
 def test_optimized_graph_is_fused_and_agrees(tiny_model_dir, tmp_path):
-    import onnx
-
     result = export_onnx(tiny_model_dir, tmp_path / "optimized", optimize=True, int8=True)
     ops = {node.op_type for node in onnx.load(str(tmp_path / "optimized" / "model.onnx")).graph.node}
     assert {"Attention", "SkipLayerNormalization"} <= ops

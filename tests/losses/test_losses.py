@@ -1,4 +1,5 @@
-"""Each loss against a naive loop written from its paper, and `gte` against sentence-transformers."""
+"""Each loss against a naive loop written from its paper (value and autograd gradient), and `gte` and
+`infonce` against sentence-transformers."""
 
 from __future__ import annotations
 
@@ -6,12 +7,16 @@ import math
 
 import pytest
 import torch
+from sentence_transformers.sentence_transformer import losses as st_losses
 
 from gtekit.losses import LogitScale, get_loss, gte, infonce, row_blocks, symmetric
 
+# The naive loops below build the loss one scalar at a time with torch.exp / torch.log, so autograd
+# gives the paper's gradient with respect to every embedding they read.
 
-def cos(a: torch.Tensor, b: torch.Tensor) -> float:
-    return float(a.double() @ b.double() / (a.double().norm() * b.double().norm()))
+
+def cos(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    return a.double() @ b.double() / (a.double().norm() * b.double().norm())
 
 
 def naive_infonce(q, d, negatives, tau):
@@ -20,8 +25,8 @@ def naive_infonce(q, d, negatives, tau):
     candidates = list(d) + ([n for i in range(batch) for n in negatives[i]] if negatives is not None else [])
     total = 0.0
     for i in range(batch):
-        z = sum(math.exp(cos(q[i], c) / tau) for c in candidates)
-        total += -math.log(math.exp(cos(q[i], d[i]) / tau) / z)
+        z = sum(torch.exp(cos(q[i], c) / tau) for c in candidates)
+        total += -torch.log(torch.exp(cos(q[i], d[i]) / tau) / z)
     return total / batch
 
 
@@ -31,21 +36,21 @@ def naive_gte(q, d, negatives, tau):
     groups = [[d[j]] + (list(negatives[j]) if negatives is not None else []) for j in range(batch)]
     total = 0.0
     for i in range(batch):
-        z = sum(math.exp(cos(q[i], doc) / tau) for group in groups for doc in group)  # q_i -> d_j
-        z += sum(math.exp(cos(q[i], q[j]) / tau) for j in range(batch) if j != i)  # q_i -> q_j
-        z += sum(math.exp(cos(q[j], d[i]) / tau) for j in range(batch))  # q_j -> d_i
-        z += sum(math.exp(cos(doc, d[i]) / tau) for j in range(batch) if j != i for doc in groups[j])
-        total += -math.log(math.exp(cos(q[i], d[i]) / tau) / z)
+        z = sum(torch.exp(cos(q[i], doc) / tau) for group in groups for doc in group)  # q_i -> d_j
+        z += sum(torch.exp(cos(q[i], q[j]) / tau) for j in range(batch) if j != i)  # q_i -> q_j
+        z += sum(torch.exp(cos(q[j], d[i]) / tau) for j in range(batch))  # q_j -> d_i
+        z += sum(torch.exp(cos(doc, d[i]) / tau) for j in range(batch) if j != i for doc in groups[j])
+        total += -torch.log(torch.exp(cos(q[i], d[i]) / tau) / z)
     return total / batch
 
 
 def naive_symmetric(q, d, log_scale):
     """cpt-text §2.2: mean of row-wise and column-wise cross-entropy of the M×M logits."""
     m = q.size(0)
-    scale = min(math.exp(log_scale), 100.0)
+    scale = torch.clamp(torch.exp(torch.as_tensor(log_scale, dtype=torch.float64)), max=100.0)
     logits = [[cos(q[i], d[j]) * scale for j in range(m)] for i in range(m)]
-    rows = sum(-logits[i][i] + math.log(sum(math.exp(x) for x in logits[i])) for i in range(m)) / m
-    cols = sum(-logits[j][j] + math.log(sum(math.exp(logits[i][j]) for i in range(m))) for j in range(m)) / m
+    rows = sum(-logits[i][i] + torch.log(sum(torch.exp(x) for x in logits[i])) for i in range(m)) / m
+    cols = sum(-logits[j][j] + torch.log(sum(torch.exp(logits[i][j]) for i in range(m))) for j in range(m)) / m
     return (rows + cols) / 2
 
 
@@ -62,28 +67,27 @@ def batch(request):
 def test_infonce_matches_naive_loop(batch, tau):
     q, d, negatives = batch
     assert infonce(q, d, negatives, temperature=tau).item() == pytest.approx(
-        naive_infonce(q, d, negatives, tau), rel=1e-5)
+        naive_infonce(q, d, negatives, tau).item(), rel=1e-5)
 
 
 @pytest.mark.parametrize("tau", [0.01, 0.05, 1.0])
 def test_gte_matches_naive_loop(batch, tau):
     q, d, negatives = batch
     assert gte(q, d, negatives, temperature=tau).item() == pytest.approx(
-        naive_gte(q, d, negatives, tau), rel=1e-5)
+        naive_gte(q, d, negatives, tau).item(), rel=1e-5)
 
 
 @pytest.mark.parametrize("log_scale", [0.0, math.log(20.0), 6.0])
 def test_symmetric_matches_naive_loop(batch, log_scale):
     q, d, _ = batch
     assert symmetric(q, d, torch.tensor(log_scale)).item() == pytest.approx(
-        naive_symmetric(q, d, log_scale), rel=1e-5)
+        naive_symmetric(q, d, log_scale).item(), rel=1e-5)
 
 
 def test_gte_equals_sentence_transformers_joint_four_directions(batch):
-    losses = pytest.importorskip("sentence_transformers.sentence_transformer.losses")
     q, d, negatives = batch
     q, d = q.float(), d.float()
-    reference = losses.MultipleNegativesRankingLoss(
+    reference = st_losses.MultipleNegativesRankingLoss(
         None, scale=100.0, partition_mode="joint",
         directions=("query_to_doc", "query_to_query", "doc_to_query", "doc_to_doc"))
     columns = [q, d] + ([negatives[:, k].float() for k in range(negatives.size(1))] if negatives is not None else [])
@@ -93,9 +97,8 @@ def test_gte_equals_sentence_transformers_joint_four_directions(batch):
 
 
 def test_infonce_equals_sentence_transformers_default(batch):
-    losses = pytest.importorskip("sentence_transformers.sentence_transformer.losses")
     q, d, negatives = batch
-    reference = losses.MultipleNegativesRankingLoss(None, scale=20.0)
+    reference = st_losses.MultipleNegativesRankingLoss(None, scale=20.0)
     columns = [q.float(), d.float()]
     if negatives is not None:
         columns += [negatives[:, k].float() for k in range(negatives.size(1))]
@@ -104,11 +107,44 @@ def test_infonce_equals_sentence_transformers_default(batch):
     assert infonce(q.float(), d.float(), negs, temperature=0.05).item() == pytest.approx(expected.item(), rel=1e-5)
 
 
-def test_gte_gradients_match_naive_autograd(batch):
-    q, d, negatives = batch
-    q = q.clone().requires_grad_()
-    gte(q, d, negatives).backward()
-    assert torch.isfinite(q.grad).all() and q.grad.abs().sum() > 0
+def leaves_of(q, d, negatives):
+    """Fresh float64 copies of the batch's embeddings that record gradients."""
+    return [t.detach().clone().requires_grad_() for t in (q, d) + ((negatives,) if negatives is not None else ())]
+
+
+def assert_same_gradients(ours, naive, leaves):
+    """d(ours)/d(leaf) == d(naive)/d(leaf) for every leaf, both by autograd in float64."""
+    assert all(leaf.dtype == torch.float64 for leaf in leaves)
+    torch.testing.assert_close(ours, naive, rtol=1e-12, atol=0)
+    got = torch.autograd.grad(ours, leaves)
+    expected = torch.autograd.grad(naive, leaves)
+    for name, g, e in zip(["q", "d", "negatives"], got, expected, strict=False):
+        assert e.abs().sum() > 0, name
+        torch.testing.assert_close(g, e, rtol=1e-9, atol=1e-12, msg=lambda m, name=name: f"d loss / d {name}: {m}")
+
+
+@pytest.mark.parametrize("tau", [0.01, 0.05, 1.0])
+@pytest.mark.parametrize("name", ["gte", "infonce"])
+def test_gradients_match_naive_autograd(batch, name, tau):
+    leaves = leaves_of(*batch)
+    negatives = leaves[2] if len(leaves) > 2 else None
+    loss, naive = {"gte": (gte, naive_gte), "infonce": (infonce, naive_infonce)}[name]
+    assert_same_gradients(loss(leaves[0], leaves[1], negatives, temperature=tau),
+                          naive(leaves[0], leaves[1], negatives, tau), leaves)
+
+
+@pytest.mark.parametrize("log_scale", [0.0, math.log(20.0), 6.0])
+def test_symmetric_gradients_match_naive_autograd(batch, log_scale):
+    """Also the gradient with respect to the trainable log-scale (0 once exp(τ) is clamped at 100, τ = 6)."""
+    q, d, _ = batch
+    leaves = leaves_of(q, d, None)
+    ours_scale = torch.tensor(log_scale, dtype=torch.float64, requires_grad=True)
+    naive_scale = torch.tensor(log_scale, dtype=torch.float64, requires_grad=True)
+    ours, naive = symmetric(*leaves, ours_scale), naive_symmetric(*leaves, naive_scale)
+    (ours_scale_grad,) = torch.autograd.grad(ours, ours_scale, retain_graph=True)
+    (naive_scale_grad,) = torch.autograd.grad(naive, naive_scale, retain_graph=True)
+    torch.testing.assert_close(ours_scale_grad, naive_scale_grad, rtol=1e-9, atol=1e-12)
+    assert_same_gradients(ours, naive, leaves)
 
 
 def test_symmetric_logit_scale_is_trainable_and_clamped():

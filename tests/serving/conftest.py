@@ -17,7 +17,7 @@ DOCUMENTS = [f"document {i} about {topic}" for i, topic in enumerate(
 @contextlib.contextmanager
 def running_server(app):
     """Serve ``app`` on 127.0.0.1:<free port> until the block ends; yields the base URL."""
-    uvicorn = pytest.importorskip("uvicorn")
+    import uvicorn
 
     from gtekit.serving.server import address_of, bind_socket
 
@@ -59,7 +59,6 @@ def served_model(tiny_model_dir):
 @pytest.fixture(scope="module")
 def gated_server(served_model):
     """A server for the tiny model named ``tiny`` (alias ``tiny-alias``), with small limits and a gate."""
-    pytest.importorskip("fastapi")
     from gtekit.serving.app import create_app, model_encode_function
     from gtekit.serving.settings import ServerSettings
 

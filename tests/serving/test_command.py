@@ -50,7 +50,8 @@ def test_settings_refuse_bad_values(options, says):
 
 
 def test_a_busy_port_is_a_clear_error():
-    pytest.importorskip("uvicorn")
+    import uvicorn  # noqa: F401  (gtekit.serving.server runs on it)
+
     from gtekit.serving.server import bind_socket
 
     taken = bind_socket("127.0.0.1", 0)

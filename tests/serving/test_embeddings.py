@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import base64
 
+import fastapi  # noqa: F401  (the server under test)
 import httpx
 import numpy as np
+import openai
 import pytest
-
-pytest.importorskip("fastapi")
-openai = pytest.importorskip("openai")
 
 TEXTS = ["a cat sat on the mat", "dogs bark", "the quick brown fox jumps over the lazy dog " * 3, "x"]
 

@@ -3,11 +3,10 @@ too large a body, 422 (400 for broken JSON) for invalid input, 401 for a missing
 
 from __future__ import annotations
 
+import fastapi  # noqa: F401  (the server under test)
 import httpx
+import openai
 import pytest
-
-pytest.importorskip("fastapi")
-openai = pytest.importorskip("openai")
 
 
 def error_of(response: httpx.Response, status: int) -> dict:

@@ -3,13 +3,13 @@ and document embeddings (numpy as the reference), ids and texts included."""
 
 from __future__ import annotations
 
+import fastapi  # noqa: F401  (the server under test)
 import httpx
 import numpy as np
 import pytest
 
 from tests.serving.conftest import DOCUMENTS
 
-pytest.importorskip("fastapi")
 QUERIES = ["pets at home", "baking", "how do I write a function"]
 
 

@@ -11,15 +11,15 @@ import sys
 import threading
 import time
 
+import fastapi  # noqa: F401  (the server under test)
 import httpx
 import numpy as np
 import pytest
+import uvicorn  # noqa: F401
 
 from tests.serving.conftest import DOCUMENTS
 
 pytestmark = pytest.mark.slow
-pytest.importorskip("fastapi")
-pytest.importorskip("uvicorn")
 
 
 def start_server(arguments: list[str]) -> tuple[subprocess.Popen, str]:
