@@ -6,6 +6,8 @@ find whichever one was imported first.)
 
 from __future__ import annotations
 
+import json
+
 
 def make_tiny_embedder(**overrides):
     from gtekit import Embedder
@@ -39,3 +41,14 @@ class TableEncoder:
     @property
     def mteb_model_meta(self):
         return None
+
+
+def write_source(path, n, negatives=0):
+    """A JSONL pair file of ``n`` (query, positive) rows named after the file, with ``negatives`` each."""
+    with open(path, "w") as handle:
+        for i in range(n):
+            row = {"query": f"what is item {i} of {path.stem}?", "positive": f"item {i} is a {path.stem} thing {i * 7}"}
+            if negatives:
+                row["negatives"] = [f"unrelated text {i}-{k}" for k in range(negatives)]
+            handle.write(json.dumps(row) + "\n")
+    return path

@@ -10,25 +10,14 @@ little to the residual stream, so bf16 rounding moves its embeddings less than a
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from gtekit.config import load_recipe
 from gtekit.training.trainer import Trainer
+from tests.helpers import write_source
 
 STEPS = 8
 RTOL = 2e-3
-
-
-def write_source(path, n, negatives=0):
-    with open(path, "w") as handle:
-        for i in range(n):
-            row = {"query": f"what is item {i} of {path.stem}?", "positive": f"item {i} is a {path.stem} thing {i * 7}"}
-            if negatives:
-                row["negatives"] = [f"unrelated text {i}-{k}" for k in range(negatives)]
-            handle.write(json.dumps(row) + "\n")
-    return path
 
 
 def train_losses(tiny_model_dir, folder, *extra) -> list[float]:

@@ -21,7 +21,8 @@ import torch
 from distributed_worker import run as run_in_process
 from safetensors.torch import load_file
 from test_curriculum_training import write_triples
-from test_trainer import write_source
+
+from tests.helpers import write_source
 
 WORKER = Path(__file__).with_name("distributed_worker.py")
 pytestmark = pytest.mark.slow

@@ -11,16 +11,7 @@ from gtekit.config import load_recipe
 from gtekit.training import checkpoint as checkpoint_module
 from gtekit.training.checkpoint import latest_checkpoint, list_checkpoints
 from gtekit.training.trainer import Trainer
-
-
-def write_source(path, n, negatives=0):
-    with open(path, "w") as handle:
-        for i in range(n):
-            row = {"query": f"what is item {i} of {path.stem}?", "positive": f"item {i} is a {path.stem} thing {i * 7}"}
-            if negatives:
-                row["negatives"] = [f"unrelated text {i}-{k}" for k in range(negatives)]
-            handle.write(json.dumps(row) + "\n")
-    return path
+from tests.helpers import write_source
 
 
 @pytest.fixture
