@@ -2,11 +2,15 @@
 
     python -m benchmarks.quickstart                      # ~25 min on 2 cores; writes docs/results/quickstart.json
     python -m benchmarks.quickstart --from runs/gte-quickstart --time-log time.txt   # publish a finished run
+    python -m benchmarks.quickstart --from DIR --memory benchmarks/results/quickstart-memory-X.json
 
 Runs the recipe as ``make quickstart`` does, into an empty scratch folder (``--output-dir``, default a
 temporary one), under ``/usr/bin/time -v``: its wall time and "Maximum resident set size" (the largest
 single process, the figure the README quotes) are read from time's report. Each stage's duration is
 the gap between the completion markers' ``finished_at`` stamps (the first stage's from the start).
+A run measured by ``python -m benchmarks.quickstart_memory`` (whole recipe, one process, its process
+tree sampled) is published with ``--memory``: the peak is the largest single process's resident set
+over all stages (the figure ``/usr/bin/time -v`` gives), the wall time from its start and finish stamps.
 The comparison stage's ``results.json`` (base, PT, FT, PT+FT on the fast offline tasks) goes into the
 results file under ``compare``, which ``make claims`` renders with gtekit's own ``format_table``.
 """
@@ -66,19 +70,31 @@ def stage_seconds(recipe: Path, output_dir: Path, started: float | None) -> dict
     return seconds
 
 
-def publish(recipe: Path, output_dir: Path, time_report: str, started: float | None, out: Path) -> dict:
+def read_memory_record(record: dict) -> dict:
+    """Wall seconds, peak RSS and per-stage figures from ``benchmarks.quickstart_memory``'s results (whole mode)."""
+    if record.get("mode") != "whole" or record.get("rc"):
+        raise ValueError("publish a whole-recipe run that succeeded (benchmarks.quickstart_memory without --per-stage)")
+    seconds = (datetime.fromisoformat(record["finished"]) - datetime.fromisoformat(record["started"])).total_seconds()
+    peak_mib = max(stage["peak_mib"] for stage in record["stages"].values())
+    return {"wall_seconds": round(seconds, 1), "wall": f"{int(seconds // 60)} min {round(seconds % 60):d} s",
+            "peak_rss_mib": round(peak_mib), "peak_rss_gib": round(peak_mib / 1024, 2),
+            "stage_peak_rss_mib": {name: round(stage["peak_mib"]) for name, stage in record["stages"].items()},
+            "stage_seconds": {name: round(stage["seconds"]) for name, stage in record["stages"].items()}}
+
+
+def publish(recipe: Path, output_dir: Path, measured: dict, out: Path, command: str) -> dict:
+    """Write the results file: ``measured`` (wall, peak RSS, stage seconds) and the comparison table."""
     import torch
 
     from .peaks import cpu_model
 
     record = {
-        "command": "python -m benchmarks.quickstart",
+        "command": command,
         "recipe": str(recipe.relative_to(ROOT)) if recipe.is_relative_to(ROOT) else str(recipe),
         "when": datetime.now().isoformat(timespec="seconds"),
         "machine": {"cpus": _cpu_count(), "processor": cpu_model(), "python": platform.python_version(),
                     "torch": torch.__version__},
-        **read_time_report(time_report),
-        "stage_seconds": stage_seconds(recipe, output_dir, started),
+        **measured,
         "compare": json.loads((output_dir / "compare" / "results.json").read_text(encoding="utf-8")),
     }
     from .report import write_json_atomic
@@ -102,13 +118,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--from", dest="finished", type=Path, default=None,
                         help="publish this finished run instead of running (needs --time-log)")
     parser.add_argument("--time-log", type=Path, default=None, help="/usr/bin/time -v's report of that run")
+    parser.add_argument("--memory", type=Path, default=None,
+                        help="or benchmarks.quickstart_memory's results file of that run")
     parser.add_argument("--out", type=Path, default=RESULTS, help="the results file to write")
     args = parser.parse_args(argv)
     recipe = args.recipe.resolve()
     if args.finished is not None:
-        if args.time_log is None:
-            parser.error("--from needs --time-log")
-        record = publish(recipe, args.finished, args.time_log.read_text(), None, args.out)
+        if (args.time_log is None) == (args.memory is None):
+            parser.error("--from needs --time-log or --memory")
+        if args.memory is not None:
+            measured = read_memory_record(json.loads(args.memory.read_text(encoding="utf-8")))
+            command = f"python -m benchmarks.quickstart_memory, then --from DIR --memory {args.memory.name}"
+        else:
+            measured = {**read_time_report(args.time_log.read_text()), "stage_seconds": {}}
+            command = "gtekit run under /usr/bin/time -v, then python -m benchmarks.quickstart --from DIR --time-log"
+        record = publish(recipe, args.finished, measured, args.out, command)
     else:
         scratch = args.output_dir or Path(tempfile.mkdtemp(prefix="gte-quickstart-"))
         if scratch.exists() and any(scratch.iterdir()):
@@ -116,7 +140,8 @@ def main(argv: list[str] | None = None) -> int:
         time_log = scratch.parent / f"{scratch.name}.time.txt"
         started = time.time()
         run_timed(recipe, scratch, time_log)
-        record = publish(recipe, scratch, time_log.read_text(), started, args.out)
+        measured = {**read_time_report(time_log.read_text()), "stage_seconds": stage_seconds(recipe, scratch, started)}
+        record = publish(recipe, scratch, measured, args.out, "python -m benchmarks.quickstart")
         if args.output_dir is None:
             shutil.rmtree(scratch, ignore_errors=True)
     from gtekit.evaluation.report import format_table

@@ -51,6 +51,13 @@ class DeviceKind(enum.StrEnum):
     CUDA = "cuda"
 
 
+class Recompute(enum.StrEnum):
+    """Which encoder activations backward recomputes instead of keeping (``gtekit.training.recompute``)."""
+
+    NONE = "none"  # keep them all
+    SELECTIVE = "selective"  # keep the matmul outputs, recompute the element-wise rest: same results, less memory
+
+
 CUDA_INDEXED = re.compile(r"cuda:\d+")  # cuda:0, cuda:1, ...
 
 
@@ -171,6 +178,7 @@ class TrainConfig:
     loss_block_size: int = 0  # > 0 with chunk_size: loss and its backward over this many rows at a time
     bf16: bool = False  # bf16 autocast (CPU and CUDA)
     gradient_checkpointing: bool = False  # recompute encoder activations in backward: less memory per chunk
+    recompute: str = "none"  # a Recompute: none | selective (gradient_checkpointing recomputes everything)
     data_workers: int = 1  # DataLoader processes that read and tokenize batches (0: in the training process)
     prefetch: bool = True  # prepare batches ahead (2 per worker; with 0 workers, 1 on a thread); false: on demand
     zero_optimizer: bool = True  # across processes: shard AdamW state (ZeroRedundancyOptimizer, ZeRO stage 1)
@@ -182,6 +190,7 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         check_device("train.device", self.device)
+        check_choice("train.recompute", self.recompute, Recompute)
 
 
 @dataclass

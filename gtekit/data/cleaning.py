@@ -33,6 +33,7 @@ CLEANING_FILTERS = ("empty", "control_chars", "too_short", "too_long", "query_eq
 _CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # Cc without \t (09) and \n (0a)
 
 CountTokens = Callable[[Sequence[str]], np.ndarray]  # texts -> (len(texts),) token counts
+COUNT_BATCH = 256  # texts encoded at once by load_token_counter
 
 
 def normalise(text: str) -> str:
@@ -48,7 +49,11 @@ def strip_control(text: str) -> str:
 
 
 def load_token_counter(model: str) -> CountTokens:
-    """Token counts (no special tokens, no truncation) from the fast tokenizer of ``model``'s folder."""
+    """Token counts (no special tokens, no truncation) from the fast tokenizer of ``model``'s folder.
+
+    Texts are encoded ``COUNT_BATCH`` at a time and without character offsets (``encode_batch_fast`` where
+    the tokenizers library has it), so only that many encodings exist at once: a batch of long articles
+    would otherwise hold hundreds of MB of token strings and offsets only to be counted."""
     from tokenizers import Tokenizer
 
     from ..model_files import resolve_model_folder
@@ -60,9 +65,14 @@ def load_token_counter(model: str) -> CountTokens:
     tokenizer.no_truncation()
     tokenizer.no_padding()
 
+    encode = getattr(tokenizer, "encode_batch_fast", tokenizer.encode_batch)  # the same ids, no offsets
+
     def count(texts: Sequence[str]) -> np.ndarray:
-        encodings = tokenizer.encode_batch(list(texts), add_special_tokens=False)
-        return np.fromiter((len(e.ids) for e in encodings), dtype=np.int32, count=len(encodings))
+        counts = np.empty(len(texts), dtype=np.int32)  # (n,)
+        for start in range(0, len(texts), COUNT_BATCH):
+            encodings = encode(list(texts[start:start + COUNT_BATCH]), add_special_tokens=False)
+            counts[start:start + len(encodings)] = [len(e.ids) for e in encodings]
+        return counts
 
     return count
 

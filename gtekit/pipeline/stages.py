@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from .memory import release_memory
 from .recipe import Pipeline, Stage, StageKind
 from .state import StagePlan, Status, check_plan, clear_stage, mark_started, plan_run, write_marker
 
@@ -38,6 +39,7 @@ def run_pipeline(pipeline: Pipeline, *, only: str | None = None, rerun_from: str
             mark_started(stage)
         echo(f"{head}: {'resuming' if plan.status is Status.PARTIAL else 'running'} into {stage.output_dir}")
         summary = RUNNERS[stage.kind](stage)
+        release_memory()  # what the stage freed goes back to the system before the next one starts
         write_marker(stage, pipeline)
         echo(f"{head}: {summary}")
     return plans

@@ -25,7 +25,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from ..atomic import atomic_path
-from ..config import CurriculumKind, Recipe, recipe_to_yaml
+from ..config import CurriculumKind, Recipe, Recompute, recipe_to_yaml
 from ..data.curriculum import EasyToHardNegatives
 from ..data.pairs import Pair, PairFormatError, load_sources
 from ..data.sampler import SourceSampler
@@ -36,6 +36,7 @@ from .batches import BatchLoader, BatchPreparer, BatchStream, PreparedBatch
 from .checkpoint import latest_checkpoint, load_checkpoint, random_state, save_checkpoint
 from .distributed import ProcessGroup, gather_with_grad, init_process_group, loss_scale
 from .grad_cache import cached_backward, to_device
+from .recompute import enable_recompute
 from .schedule import warmup_linear_decay
 from .validation import Validation
 
@@ -78,8 +79,8 @@ class Trainer:
         self.per_rank = cfg.batch_size // self.group.world_size
         _seed_everything(cfg.seed)  # the same initial weights on every rank
         self.model = (model if model is not None else build_model(recipe)).to(self.device)
-        if cfg.gradient_checkpointing:
-            _enable_activation_checkpointing(self.model.encoder)
+        if cfg.gradient_checkpointing or cfg.recompute == Recompute.SELECTIVE:
+            enable_recompute(self.model.encoder, selective=not cfg.gradient_checkpointing)
         data = recipe.data
         self.curriculum = negative_curriculum(recipe)
         self.sources = sources if sources is not None else _load_sources(recipe, self.curriculum)
@@ -341,16 +342,6 @@ def _load_sources(recipe: Recipe, curriculum: EasyToHardNegatives | None) -> lis
                            f"that many (gtekit mine --num-negatives {requirements.min_count}), lower "
                            "data.curriculum.pool, or leave such rows out with data.skip_invalid=true")
         raise
-
-
-def _enable_activation_checkpointing(encoder: nn.Module) -> None:
-    """Recompute each layer's activations in backward instead of keeping them (non-reentrant
-    torch.utils.checkpoint, which replays dropout's random state)."""
-    kwargs = {"use_reentrant": False}
-    if hasattr(encoder, "activation_checkpointing_enable"):  # transformers >= 5.x
-        encoder.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
-    else:
-        encoder.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
 
 
 def _check_mixture_names(weights: dict, caps: dict, prefixes: dict, names: list[str]) -> None:

@@ -165,12 +165,12 @@ def test_gradient_cache_trains_like_one_big_batch(tiny_model_dir, sources, tmp_p
         torch.testing.assert_close(cached_weights[name], value, rtol=1e-4, atol=1e-5, msg=name)
 
 
-@pytest.mark.parametrize("setting", ["train.gradient_checkpointing=true", "train.prefetch=false",
-                                     "train.loss_block_size=1"])
+@pytest.mark.parametrize("setting", ["train.gradient_checkpointing=true", "train.recompute=selective",
+                                     "train.prefetch=false", "train.loss_block_size=1"])
 def test_memory_and_speed_levers_do_not_change_training(tiny_model_dir, sources, tmp_path, setting):
-    """Gradient checkpointing (dropout replayed by torch.utils.checkpoint), tokenizing on the calling thread
-    and a row-blocked loss give the same run as the defaults, dropout included; float64 so that float32
-    rounding of differently shaped sums does not hide a real difference."""
+    """Gradient checkpointing and selective recomputation (dropout replayed by torch.utils.checkpoint),
+    tokenizing on the calling thread and a row-blocked loss give the same run as the defaults, dropout
+    included; float64 so that float32 rounding of differently shaped sums does not hide a real difference."""
     from gtekit import Embedder
 
     def run(*extra):
@@ -181,7 +181,7 @@ def test_memory_and_speed_levers_do_not_change_training(tiny_model_dir, sources,
         checkpointing = getattr(encoder, "is_activation_checkpointing", None)
         if checkpointing is None:  # transformers 4.x
             checkpointing = encoder.is_gradient_checkpointing
-        assert checkpointing == ("gradient_checkpointing" in " ".join(extra))
+        assert checkpointing == any(lever in " ".join(extra) for lever in ("gradient_checkpointing", "recompute"))
         return trainer.train().losses, weights(trainer)
 
     default_losses, default_weights = run()
