@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 
-.PHONY: install install-test quickstart test test-fast check claims bench lock clean
+.PHONY: install install-test quickstart test faults test-fast check claims bench lock clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,13 +29,22 @@ $(VENV)/.installed-test: requirements/test.lock $(VENV)/.installed
 install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test
 
-## quickstart: GTE's stages on offline data (pre-train, mine, fine-tune, compare base/PT/FT/PT+FT), ~25 min
+## quickstart: GTE's stages on offline data (pre-train, mine, fine-tune, compare base/PT/FT/PT+FT), ~15 min
 quickstart: $(VENV)/.installed
 	$(BIN)/gtekit run recipes/quickstart.yaml
 
-## test: the whole suite (unit tests on tiny random models + a few marked MiniLM tests)
+## test: the whole suite (unit tests on tiny random models + a few marked MiniLM tests), then `make faults`
 test: $(VENV)/.installed-test
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -m "not faults"
+	$(MAKE) --no-print-directory faults
+
+## faults: crashes injected at seeded points (SIGKILL, truncated files, hostile requests), outputs compared
+## byte for byte with uninterrupted runs; prints how many faults were injected and bytes compared
+FAULTS_REPORT ?= .pytest_cache/faults.jsonl
+faults: $(VENV)/.installed-test
+	mkdir -p $(dir $(FAULTS_REPORT)) && rm -f $(FAULTS_REPORT)
+	GTEKIT_FAULTS_REPORT=$(abspath $(FAULTS_REPORT)) $(BIN)/python -m pytest -q -m faults
+	$(BIN)/python -m tests.fault_injection $(FAULTS_REPORT)
 
 ## test-fast: skip the tests that load the real MiniLM
 test-fast: $(VENV)/.installed-test
