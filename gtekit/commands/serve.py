@@ -21,8 +21,12 @@ Requests arriving together are embedded together: up to --max-batch-size texts g
 --max-wait-ms go through the model in one call on a worker thread. A request's "model" must be the
 served name (--served-model-name, default MODEL as given), MODEL itself, its last path part, or an
 --alias; anything else gets 404 model_not_found. Errors use OpenAI's body
-{{"error": {{"message", "type", "param", "code"}}}}. SIGTERM or Ctrl-C stops accepting connections,
-answers the requests in flight, then exits 0.
+{{"error": {{"message", "type", "param", "code"}}}}. A text that cannot be embedded (empty, whitespace
+only, a lone surrogate) gets 422 naming it, before it joins a batch. Slow clients are cut off: headers
+must arrive within --header-timeout, a body within --body-timeout (extended by --body-min-rate), else
+408 and the connection is closed; idle connections close after --keep-alive-timeout. SIGTERM or Ctrl-C
+stops accepting connections, answers the requests in flight (cancelling those still running after
+--shutdown-timeout), then exits 0; a second SIGTERM or Ctrl-C exits at once.
 
 examples:
   gtekit serve all-MiniLM-L6-v2                         http://127.0.0.1:8000
@@ -78,12 +82,33 @@ def add_parser(subcommands) -> argparse.ArgumentParser:
                                f"(default: {DEFAULTS.max_queued_texts:,})")
     batching.add_argument("--max-k", type=int, default=DEFAULTS.max_k, metavar="K",
                           help=f"largest k of POST /search (default: {DEFAULTS.max_k})")
+    batching.add_argument("--max-header-bytes", type=int, default=DEFAULTS.max_header_bytes, metavar="BYTES",
+                          help=f"longer request line and headers: 431 (400 if sent in pieces), connection closed "
+                               f"(default: {DEFAULTS.max_header_bytes:,})")
+
+    timeouts = parser.add_argument_group("timeouts (seconds)")
+    timeouts.add_argument("--header-timeout", type=float, default=DEFAULTS.header_timeout, metavar="SECONDS",
+                          help=f"a request's line and headers must arrive within this long of the connection "
+                               f"opening (or of the request's first byte on a reused connection), else 408 and "
+                               f"the connection is closed (default: {DEFAULTS.header_timeout:g})")
+    timeouts.add_argument("--keep-alive-timeout", type=float, default=DEFAULTS.keep_alive_timeout,
+                          metavar="SECONDS", help=f"close a connection idle this long after a response "
+                                                  f"(default: {DEFAULTS.keep_alive_timeout:g})")
+    timeouts.add_argument("--body-timeout", type=float, default=DEFAULTS.body_timeout, metavar="SECONDS",
+                          help=f"a request body must arrive within this long of its headers, plus the time "
+                               f"--body-min-rate allows, else 408 and the connection is closed "
+                               f"(default: {DEFAULTS.body_timeout:g})")
+    timeouts.add_argument("--body-min-rate", type=float, default=DEFAULTS.body_min_rate, metavar="BYTES_PER_S",
+                          help=f"each this many bytes of body received extend --body-timeout by one second, "
+                               f"so a large body sent at least this fast always arrives; 0: no extension "
+                               f"(default: {DEFAULTS.body_min_rate:,.0f})")
 
     running = parser.add_argument_group("running")
     running.add_argument("--device", default=None,
                          help="where the model runs, e.g. cpu, cuda, cuda:1 (default: cuda if available, else cpu)")
-    running.add_argument("--shutdown-timeout", type=float, default=None, metavar="SECONDS",
-                         help="on SIGTERM, cancel requests still running after this long (default: wait for all)")
+    running.add_argument("--shutdown-timeout", type=float, default=DEFAULTS.shutdown_timeout, metavar="SECONDS",
+                         help=f"on SIGTERM, cancel requests still running (or still sending their body) after "
+                              f"this long (default: {DEFAULTS.shutdown_timeout:g})")
     running.add_argument("--no-access-log", action="store_true", help="do not log one line per request")
     running.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"],
                          help="uvicorn's log level (default: info)")
@@ -106,13 +131,15 @@ def run(args) -> int:
         model_names=model_names(args.model, args.served_model_name, tuple(args.alias)),
         api_key=api_key_from(args.api_key), max_batch_size=args.max_batch_size, max_wait_ms=args.max_wait_ms,
         max_inputs_per_request=args.max_inputs_per_request, max_request_bytes=args.max_request_bytes,
-        max_text_chars=args.max_text_chars, max_queued_texts=args.max_queued_texts, max_k=args.max_k)
+        max_text_chars=args.max_text_chars, max_queued_texts=args.max_queued_texts, max_k=args.max_k,
+        max_header_bytes=args.max_header_bytes, header_timeout=args.header_timeout,
+        keep_alive_timeout=args.keep_alive_timeout, body_timeout=args.body_timeout, body_min_rate=args.body_min_rate,
+        shutdown_timeout=args.shutdown_timeout)
     sock = bind_socket(args.host, args.port)  # before loading: a busy port fails at once
     model = Embedder.load(args.model).to(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     index = _load_index(args.index, args.model) if args.index else None
     app = create_app(model, settings, index)
-    serve_forever(app, sock, access_log=not args.no_access_log, log_level=args.log_level,
-                  shutdown_timeout=args.shutdown_timeout)
+    serve_forever(app, sock, settings, access_log=not args.no_access_log, log_level=args.log_level)
     print("gtekit serve: stopped", flush=True)
     return 0
 

@@ -1,12 +1,13 @@
 """``gtekit serve``: an OpenAI-compatible embeddings HTTP server (FastAPI + uvicorn), with optional search.
 
-Modules: ``settings`` (limits and batching options), ``errors`` (OpenAI-style error bodies),
-``schemas`` (request and response bodies), ``vectors`` (Matryoshka truncation, base64),
-``batching`` (coalesces concurrent requests into model calls on one worker thread), ``auth`` and
-``limits`` (ASGI middlewares: bearer key, body size), ``app`` (the routes), ``server`` (socket,
-uvicorn, signals). Serving imports the model (``gtekit.embedder``) and the search index, never
-training. This package file imports neither FastAPI nor uvicorn, so ``gtekit serve --help`` works
-without them; :func:`require_serve_extra` says how to install them.
+Modules: ``settings`` (limits, timeouts and batching options), ``errors`` (OpenAI-style error
+bodies), ``json_body`` (content type and JSON parsing of request bodies), ``schemas`` (request and
+response bodies), ``vectors`` (Matryoshka truncation, base64), ``batching`` (coalesces concurrent
+requests into model calls on one worker thread), ``auth`` and ``limits`` (ASGI middlewares: bearer
+key; header size, body size and body timeout), ``app`` (the routes), ``server`` (socket, uvicorn with
+header and keep-alive timeouts, signals). Serving imports the model (``gtekit.embedder``) and the
+search index, never training. This package file imports neither FastAPI nor uvicorn, so
+``gtekit serve --help`` works without them; :func:`require_serve_extra` says how to install them.
 """
 
 from __future__ import annotations

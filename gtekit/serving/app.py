@@ -2,9 +2,12 @@
 ``GET /health``.
 
 :func:`create_app` wires a loaded :class:`~gtekit.embedder.Embedder` (and optionally a search index)
-into a FastAPI app: requests are validated (``schemas``), checked against the limits of
-:class:`ServerSettings`, embedded through the :class:`BatchingEncoder` (one worker thread runs the
-model; the event loop never does) and answered as OpenAI does, errors included (``errors``).
+into a FastAPI app: bodies are read within the size and time limits (``limits``) and parsed as JSON
+(``json_body``), requests are validated (``schemas``), checked against the limits of
+:class:`ServerSettings`, every text checked with :func:`gtekit.text_checks.text_problem` before it
+may join a batch (so one bad text fails its own request, with a 422 naming it, and no other), embedded
+through the :class:`BatchingEncoder` (one worker thread runs the model; the event loop never does)
+and answered as OpenAI does, errors included (``errors``).
 Depends on the model and the index's search method; nothing here knows about training.
 """
 
@@ -28,10 +31,12 @@ from starlette.concurrency import run_in_threadpool
 
 from .. import __version__
 from ..embedder import Embedder
+from ..text_checks import text_problem
 from .auth import BearerKeyMiddleware
 from .batching import BatchingEncoder, EncodedTexts, EncodeFunction, Overloaded, ShuttingDown
-from .errors import APIError, ErrorType, install_error_handlers
-from .limits import BodySizeLimitMiddleware
+from .errors import APIError, ErrorType, install_error_handlers, quoted
+from .json_body import JSONBodyRoute
+from .limits import BodyLimitsMiddleware
 from .schemas import (
     EmbeddingRequest,
     EmbeddingResponse,
@@ -111,9 +116,11 @@ def create_app(model: Embedder, settings: ServerSettings, index: SearchIndexLike
 
     app = FastAPI(title="gtekit embeddings server", version=__version__, lifespan=lifespan,
                   description="OpenAI-compatible embeddings for a gtekit model, and search over an index.")
+    app.router.route_class = JSONBodyRoute  # the routes' JSON bodies: content type and parse errors, our way
     app.state.batcher = batcher
     install_error_handlers(app)
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)
+    app.add_middleware(BodyLimitsMiddleware, max_bytes=settings.max_request_bytes, timeout_s=settings.body_timeout,
+                       min_rate=settings.body_min_rate, max_header_bytes=settings.max_header_bytes)
     if settings.api_key:
         app.add_middleware(BearerKeyMiddleware, api_key=settings.api_key)  # outermost: before the body is read
 
@@ -122,9 +129,11 @@ def create_app(model: Embedder, settings: ServerSettings, index: SearchIndexLike
             raise APIError(413, f"{field} holds {len(texts)} texts; this server takes at most "
                                 f"{settings.max_inputs_per_request} per request (--max-inputs-per-request)",
                            param=field, code="too_many_inputs")
-        for position, text in enumerate(texts):
-            if not text:
-                raise APIError(422, f"{field}[{position}] is an empty string", param=field, code="empty_input")
+        for position, text in enumerate(texts):  # before any text is queued: one bad text fails its request only
+            problem = text_problem(text)
+            if problem is not None:
+                raise APIError(422, f"{field}[{position}] {problem}", param=field,
+                               code="empty_input" if isinstance(text, str) and not text.strip() else "invalid_input")
             if len(text) > settings.max_text_chars:
                 raise APIError(422, f"{field}[{position}] has {len(text):,} characters; this server takes at most "
                                     f"{settings.max_text_chars:,} (--max-text-chars)", param=field,
@@ -151,7 +160,7 @@ def create_app(model: Embedder, settings: ServerSettings, index: SearchIndexLike
     @app.post("/v1/embeddings", response_model=EmbeddingResponse, summary="Create embeddings (OpenAI API)")
     async def create_embeddings(request: EmbeddingRequest) -> Response:
         if request.model not in settings.model_names:
-            raise APIError(404, f"the model `{request.model}` does not exist on this server; it serves "
+            raise APIError(404, f"the model `{quoted(request.model)}` does not exist on this server; it serves "
                                 f"{', '.join(f'`{name}`' for name in settings.model_names)}",
                            param="model", code="model_not_found")
         if request.dimensions is not None and not 1 <= request.dimensions <= model.dimension:
@@ -200,7 +209,7 @@ def create_app(model: Embedder, settings: ServerSettings, index: SearchIndexLike
     @app.get("/v1/models/{name:path}", response_model=ModelCard, summary="One model (OpenAI API)")
     async def retrieve_model(name: str) -> ModelCard:
         if name not in settings.model_names:
-            raise APIError(404, f"the model `{name}` does not exist on this server", param="model",
+            raise APIError(404, f"the model `{quoted(name)}` does not exist on this server", param="model",
                            code="model_not_found")
         return ModelCard(id=settings.served_name, created=int(started))
 

@@ -8,6 +8,10 @@ runs, new requests queue up, so under load the next batch fills at once with no 
 idle, a lone request waits at most ``max_wait_ms`` for companions. The event loop never runs the
 model. :meth:`BatchingEncoder.stop` refuses new jobs, finishes every queued one, then stops the worker.
 
+A batch whose encode call raises is encoded again one job (request) at a time, so that one bad
+request fails alone and the others coalesced with it are still answered: the routes validate every
+text before it is queued (``gtekit.text_checks``), this is the defence in depth behind that check.
+
 Depends on numpy and asyncio; the encode function is given (see ``app.model_encode_function``).
 """
 
@@ -48,6 +52,7 @@ class BatchingStats:
     model_calls: int = 0
     largest_batch: int = 0
     rejected_overloaded: int = 0
+    isolated_retries: int = 0  # failed batches of several jobs, encoded again one job at a time
 
 
 @dataclass(eq=False)
@@ -172,24 +177,48 @@ class BatchingEncoder:
         return job
 
     async def _run(self, batch: _Batch) -> None:
-        texts = [text for job, start, end in batch.parts for text in job.texts[start:end]]
-        self.queued_texts -= len(texts)  # handed to the model: no longer waiting
+        self.queued_texts -= batch.size  # handed to the model: no longer waiting
+        error = await self._encode_parts(batch.parts)
+        if error is None:
+            return
+        if len(batch.parts) == 1:  # one job's texts: that job fails; the server keeps serving
+            logger.error("encoding %d texts of one request failed", batch.size, exc_info=error)
+            _fail(batch.parts[0][0], error)
+            return
+        # A batch of several jobs: find the guilty one by encoding each job's part on its own.
+        self.stats.isolated_retries += 1
+        logger.warning("encoding a batch of %d texts from %d requests failed (%s: %s); encoding each request "
+                       "on its own", batch.size, len(batch.parts), type(error).__name__, error)
+        for part in batch.parts:
+            if part[0].future.done():  # cancelled meanwhile, or failed in an earlier part
+                continue
+            error = await self._encode_parts([part])
+            if error is not None:
+                logger.error("encoding %d texts of one request failed", part[2] - part[1], exc_info=error)
+                _fail(part[0], error)
+
+    async def _encode_parts(self, parts: list[tuple[_Job, int, int]]) -> Exception | None:
+        """Encode the texts of ``parts`` in one model call and scatter the results to their jobs; the error
+        instead, if the call raised (nothing is scattered then)."""
+        texts = [text for job, start, end in parts for text in job.texts[start:end]]
         try:
             embeddings, token_counts = await self.run_in_worker(self._encode, texts)
-        except Exception as error:  # every request in the batch gets the error; the server keeps serving
-            logger.exception("encoding a batch of %d texts failed", len(texts))
-            for job, _, _ in batch.parts:
-                if not job.future.done():
-                    job.future.set_exception(error)
-            return
+        except Exception as error:
+            return error
         self.stats.model_calls += 1
         self.stats.texts += len(texts)
         self.stats.largest_batch = max(self.stats.largest_batch, len(texts))
         offset = 0
-        for job, start, end in batch.parts:
+        for job, start, end in parts:
             job.embeddings[start:end] = embeddings[offset:offset + end - start]
             job.token_counts[start:end] = token_counts[offset:offset + end - start]
             offset += end - start
             job.finished += end - start
             if job.finished == len(job.texts) and not job.future.done():
                 job.future.set_result(None)
+        return None
+
+
+def _fail(job: _Job, error: Exception) -> None:
+    if not job.future.done():
+        job.future.set_exception(error)

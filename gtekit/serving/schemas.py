@@ -1,6 +1,7 @@
 """Request and response bodies of the server's routes (pydantic), OpenAI's where OpenAI has one.
 
-Request validation here checks shapes and types only; limits that depend on the server's settings
+Request validation here checks shapes and types only, strictly for numbers and booleans (``"dimensions":
+"12"``, ``12.0`` or ``true`` is a 422, not 12); limits that depend on the server's settings
 (inputs per request, characters per text, ``k``) are checked by the routes. The response models
 document the routes (``/docs``); the routes serialise plain dicts of the same shape, which is faster.
 Depends on pydantic only.
@@ -11,7 +12,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, StrictBool, StrictInt, field_validator
 from pydantic_core import PydanticCustomError
 
 TokenIds = list[int]
@@ -57,8 +58,8 @@ class EmbeddingRequest(BaseModel):
         description="a text or a list of texts (token-id lists are refused with 422)")
     model: str = Field(description="the served model's name or one of its aliases (see GET /v1/models)")
     encoding_format: EncodingFormat = EncodingFormat.FLOAT
-    dimensions: int | None = Field(None, description="keep the first N coordinates, then L2-renormalise "
-                                                     "(Matryoshka truncation); 1 <= N <= the model's dimension")
+    dimensions: StrictInt | None = Field(None, description="keep the first N coordinates, then L2-renormalise "
+                                                           "(Matryoshka truncation); 1 <= N <= the model's dimension")
     user: str | None = Field(None, description="accepted and ignored")
     input_type: InputType | None = Field(None, description="gtekit extension: add the model's query or "
                                                            "document prefix (default: none)")
@@ -91,9 +92,9 @@ class SearchRequest(BaseModel):
     """``POST /search``: nearest documents of the index for each query (embedded with the query prefix)."""
 
     query: str | list[str] = Field(description="a query or a list of queries")
-    k: int = Field(10, ge=1, description="hits per query (at most the server's --max-k)")
-    rescore: bool | None = Field(None, description="rescore the index's candidates with the exact embeddings "
-                                                   "(default: whenever the index keeps them)")
+    k: StrictInt = Field(10, ge=1, description="hits per query (at most the server's --max-k)")
+    rescore: StrictBool | None = Field(None, description="rescore the index's candidates with the exact "
+                                                         "embeddings (default: whenever the index keeps them)")
 
     @field_validator("query", mode="before")
     @classmethod
@@ -138,6 +139,8 @@ class BatchingStats(BaseModel):
     model_calls: int = Field(description="batches run through the model; fewer than requests when coalesced")
     largest_batch: int
     rejected_overloaded: int = Field(description="requests refused with 503 because the queue was full")
+    isolated_retries: int = Field(0, description="batches whose model call failed and were encoded again one "
+                                                 "request at a time, so that only the failing request failed")
 
 
 class Health(BaseModel):

@@ -1,5 +1,5 @@
 """The server's options as one typed dataclass: which names the model answers to, request limits,
-batching. Depends on the standard library only (``gtekit serve --help`` reads its defaults)."""
+timeouts, batching. Depends on the standard library only (``gtekit serve --help`` reads its defaults)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from pathlib import Path
 API_KEY_ENV = "GTEKIT_API_KEY"
 OPENAI_MAX_INPUTS = 2048  # the OpenAI embeddings API's limit on inputs per request
 MIB = 1024 * 1024
+KIB = 1024
 
 
 @dataclass(frozen=True)
@@ -28,14 +29,28 @@ class ServerSettings:
     max_text_chars: int = 32_768
     max_queued_texts: int = 16_384
     max_k: int = 1000
+    max_header_bytes: int = 16 * KIB  # request line and headers; more: 431 (400 from h11), connection closed
+    # Timeouts, in seconds. Headers: from the connection's opening (or the first byte of a later request on it)
+    # to the end of the request's headers. Keep-alive: idle time between requests. Body: from the end of the
+    # headers to the end of the body, plus one second per ``body_min_rate`` bytes received (0: no extension).
+    header_timeout: float = 10.0
+    keep_alive_timeout: float = 5.0
+    body_timeout: float = 30.0
+    body_min_rate: float = 16 * KIB  # bytes/s
+    shutdown_timeout: float = 30.0  # on SIGTERM: requests still running after this long are cancelled
 
     def __post_init__(self) -> None:
         if not self.model_names or not all(self.model_names):
             raise ValueError("the server needs at least one non-empty model name")
         for name in ("max_batch_size", "max_inputs_per_request", "max_request_bytes", "max_text_chars",
-                     "max_queued_texts", "max_k"):
+                     "max_queued_texts", "max_k", "max_header_bytes"):
             if getattr(self, name) < 1:
                 raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+        for name in ("header_timeout", "keep_alive_timeout", "body_timeout", "shutdown_timeout"):
+            if not getattr(self, name) > 0:  # NaN fails too
+                raise ValueError(f"--{name.replace('_', '-')} must be > 0 seconds, got {getattr(self, name)}")
+        if not self.body_min_rate >= 0:
+            raise ValueError(f"--body-min-rate must be >= 0 bytes/s, got {self.body_min_rate}")
         if self.max_wait_ms < 0:
             raise ValueError(f"--max-wait-ms must be >= 0, got {self.max_wait_ms}")
         if self.max_queued_texts < self.max_inputs_per_request:

@@ -15,14 +15,17 @@ DOCUMENTS = [f"document {i} about {topic}" for i, topic in enumerate(
 
 
 @contextlib.contextmanager
-def running_server(app):
-    """Serve ``app`` on 127.0.0.1:<free port> until the block ends; yields the base URL."""
+def running_server(app, settings=None):
+    """Serve ``app`` on 127.0.0.1:<free port> until the block ends, as `gtekit serve` does (its header and
+    keep-alive timeouts from ``settings``, default: the defaults); yields the base URL."""
     import uvicorn
 
-    from gtekit.serving.server import address_of, bind_socket
+    from gtekit.serving.server import address_of, bind_socket, uvicorn_config
+    from gtekit.serving.settings import ServerSettings
 
     sock = bind_socket("127.0.0.1", 0)
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    config = uvicorn_config(app, settings or ServerSettings(model_names=("-",)), access_log=False, log_level="warning")
+    server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 60

@@ -100,24 +100,45 @@ def test_a_lone_request_waits_at_most_max_wait():
     assert model.calls == [["only-1"]]
 
 
-def test_a_failing_batch_fails_its_requests_only():
+def test_a_failing_batch_is_retried_request_by_request_so_only_the_guilty_one_fails():
     model = FakeModel()
 
     async def scenario(batcher):
         model.release.clear()
         first = asyncio.create_task(batcher.encode(["a-1"]))
         await wait_until(lambda: model.started == 1)
-        failing = [asyncio.create_task(batcher.encode(texts)) for texts in (["b-2"], ["fail-3"])]
+        batched = [asyncio.create_task(batcher.encode(texts)) for texts in (["b-2"], ["fail-3"], ["c-4", "d-5"])]
+        await wait_until(lambda: batcher.stats.requests == 4)
+        model.release.set()
+        outcomes = await asyncio.gather(first, *batched, return_exceptions=True)
+        later = await batcher.encode(["e-6"])
+        return outcomes, later, batcher.stats
+
+    (first, innocent, guilty, innocent_too), later, stats = run(scenario, model, max_batch_size=8, max_wait_ms=20)
+    assert first.embeddings[0, 0] == 1
+    assert isinstance(guilty, ValueError)
+    np.testing.assert_array_equal(innocent.embeddings, [vector_of("b-2")])  # coalesced with the guilty one
+    np.testing.assert_array_equal(innocent_too.embeddings, [vector_of("c-4"), vector_of("d-5")])
+    assert later.embeddings[0, 0] == 6
+    assert model.calls[1:3] == [["b-2"], ["c-4", "d-5"]] and stats.isolated_retries == 1
+
+
+def test_a_failing_request_spanning_batches_fails_alone():
+    model = FakeModel()
+
+    async def scenario(batcher):
+        model.release.clear()
+        first = asyncio.create_task(batcher.encode(["a-1"]))
+        await wait_until(lambda: model.started == 1)
+        large = asyncio.create_task(batcher.encode([f"l-{i}" for i in range(5)] + ["fail-9"]))
+        small = asyncio.create_task(batcher.encode(["s-7"]))
         await wait_until(lambda: batcher.stats.requests == 3)
         model.release.set()
-        outcomes = await asyncio.gather(first, *failing, return_exceptions=True)
-        later = await batcher.encode(["c-4"])
-        return outcomes, later
+        return await asyncio.gather(first, large, small, return_exceptions=True), batcher.queued_texts
 
-    (first, second, third), later = run(scenario, model, max_batch_size=8, max_wait_ms=20)
-    assert first.embeddings[0, 0] == 1
-    assert isinstance(second, ValueError) and isinstance(third, ValueError)  # the same batch
-    assert later.embeddings[0, 0] == 4
+    (_, large, small), queued = run(scenario, model, max_batch_size=4, max_wait_ms=20)
+    assert isinstance(large, ValueError) and queued == 0
+    np.testing.assert_array_equal(small.embeddings, [vector_of("s-7")])
 
 
 def test_cancelled_requests_are_skipped():

@@ -26,7 +26,9 @@ def test_help_lists_every_option_without_loading_anything():
     serve = parser._subparsers._group_actions[0].choices["serve"]
     text = serve.format_help()
     for option in ("--index", "--api-key", "GTEKIT_API_KEY", "--max-batch-size", "--max-wait-ms",
-                   "--max-inputs-per-request", "--max-request-bytes", "--max-text-chars", "--alias", "--port"):
+                   "--max-inputs-per-request", "--max-request-bytes", "--max-text-chars", "--alias", "--port",
+                   "--max-header-bytes", "--header-timeout", "--keep-alive-timeout", "--body-timeout",
+                   "--body-min-rate", "--shutdown-timeout"):
         assert option in text
     args = parser.parse_args(["serve", "m", "--alias", "a", "--alias", "b", "--max-batch-size", "4"])
     assert args.alias == ["a", "b"] and args.max_batch_size == 4 and args.port == 8000

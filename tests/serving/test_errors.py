@@ -3,6 +3,8 @@ too large a body, 422 (400 for broken JSON) for invalid input, 401 for a missing
 
 from __future__ import annotations
 
+import json
+
 import fastapi  # noqa: F401  (the server under test)
 import httpx
 import openai
@@ -17,8 +19,10 @@ def error_of(response: httpx.Response, status: int) -> dict:
     return error
 
 
-def post(url: str, body=None, **options) -> httpx.Response:
-    return httpx.post(f"{url}/v1/embeddings", json=body, timeout=30, **options)
+def post(url: str, body, headers: dict | None = None, **options) -> httpx.Response:
+    """POST ``body`` as JSON with ASCII escapes (httpx's ``json=`` cannot send a lone surrogate)."""
+    return httpx.post(f"{url}/v1/embeddings", content=json.dumps(body).encode(), timeout=30,
+                      headers={"Content-Type": "application/json", **(headers or {})}, **options)
 
 
 def test_too_many_inputs_is_413(server_url):
@@ -39,8 +43,11 @@ def test_body_above_the_byte_limit_is_413(server_url):
 
 
 @pytest.mark.parametrize(("body", "param", "code", "says"), [
-    ({"model": "tiny", "input": ""}, "input", "empty_input", "empty string"),
+    ({"model": "tiny", "input": ""}, "input", "empty_input", "input[0] is empty or whitespace only"),
     ({"model": "tiny", "input": ["ok", ""]}, "input", "empty_input", "input[1]"),
+    ({"model": "tiny", "input": ["ok", " \t\n"]}, "input", "empty_input", "input[1] is empty or whitespace"),
+    ({"model": "tiny", "input": ["ok", "x", "\ud800"]}, "input", "invalid_input", "input[2] holds a lone surrogate"),
+    ({"model": "tiny", "input": "a \udc00 b"}, "input", "invalid_input", "U+DC00 at character 2"),
     ({"model": "tiny", "input": []}, "input", "invalid_input", "empty list"),
     ({"model": "tiny", "input": "w" * 1001}, "input", "input_too_long", "1,000"),
     ({"model": "tiny", "input": ["ok", 3]}, "input", "invalid_input", "input[1] must be a string"),
@@ -92,6 +99,16 @@ def test_missing_or_wrong_key_is_401(keyed_url, headers):
     error = error_of(response, 401)
     assert error["code"] == "invalid_api_key" and response.headers["www-authenticate"] == "Bearer"
     assert error_of(httpx.get(f"{keyed_url}/v1/models", headers=headers), 401)["code"] == "invalid_api_key"
+
+
+@pytest.mark.parametrize("keys", [("Bearer wrong", "Bearer s3cret"), ("Bearer s3cret", "Bearer wrong"),
+                                  ("Bearer s3cret", "Bearer s3cret")])
+def test_two_authorization_headers_are_refused(keyed_url, keys):
+    headers = [("Content-Type", "application/json")] + [("Authorization", key) for key in keys]
+    response = httpx.post(f"{keyed_url}/v1/embeddings", content=b'{"model": "tiny", "input": "ok"}', headers=headers)
+    assert response.request.headers.get_list("authorization") == list(keys)
+    error = error_of(response, 400)
+    assert error["code"] == "invalid_authorization" and "2 Authorization headers" in error["message"]
 
 
 def test_the_key_is_checked_before_the_body(keyed_url):

@@ -3,6 +3,8 @@ and document embeddings (numpy as the reference), ids and texts included."""
 
 from __future__ import annotations
 
+import json
+
 import fastapi  # noqa: F401  (the server under test)
 import httpx
 import numpy as np
@@ -68,6 +70,18 @@ def test_search_limits(search_url):
                         ({"query": "pets", "k": 0}, "k")]:
         response = httpx.post(f"{search_url}/search", json=body)
         assert response.status_code == 422 and response.json()["error"]["param"] == param
+
+
+@pytest.mark.parametrize(("query", "code", "says"), [
+    (["pets", "\ud800"], "invalid_input", "query[1] holds a lone surrogate U+D800"),
+    (["pets", " \t "], "empty_input", "query[1] is empty or whitespace only"),
+])
+def test_a_query_that_cannot_be_embedded_is_422_naming_it(search_url, query, code, says):
+    body = json.dumps({"query": query, "k": 3}).encode()  # ASCII escapes: httpx's json= cannot send a surrogate
+    response = httpx.post(f"{search_url}/search", content=body, headers={"Content-Type": "application/json"})
+    assert response.status_code == 422, response.text
+    error = response.json()["error"]
+    assert (error["param"], error["code"]) == ("query", code) and error["message"].startswith(says)
 
 
 def test_health_describes_the_index(search_url, tiny_model_dir):
