@@ -17,6 +17,7 @@ import httpx
 import numpy as np
 import pytest
 
+from tests.fault_injection import record_faults
 from tests.serving.test_shutdown import start_server
 from tests.serving.test_timeouts import connect, read_until_closed, request_head, response_of
 
@@ -48,7 +49,7 @@ def rss_mib(pid: int) -> float:
 
 class Tally:
     def __init__(self) -> None:
-        self.ok = self.poisoned = self.slow_cut = self.idle_cut = 0
+        self.ok = self.poisoned = self.slow_cut = self.idle_cut = self.compared_bytes = 0
         self.failures: list[str] = []
 
 
@@ -67,6 +68,7 @@ async def load(url: str, reference: dict[str, np.ndarray], tally: Tally, stop_at
                 tally.failures.append(f"wrong embeddings for {texts}")
             else:
                 tally.ok += 1
+                tally.compared_bytes += expected.astype(np.float32).nbytes
 
     async def poisoner(http: httpx.AsyncClient) -> None:
         rng = random.Random(1)
@@ -144,3 +146,4 @@ def test_the_server_survives_poison_slow_clients_and_load_then_stops(tiny_model_
     assert took <= SHUTDOWN_TIMEOUT + 3
     stdout, stderr = process.communicate(timeout=30)
     assert "gtekit serve: stopped" in stdout, stderr[-3000:]
+    record_faults("serve", tally.poisoned + tally.slow_cut + tally.idle_cut + 1, tally.compared_bytes)  # +1: SIGTERM
