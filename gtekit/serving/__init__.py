@@ -22,5 +22,4 @@ def require_serve_extra() -> None:
     """Raise a RuntimeError naming the install command when FastAPI or uvicorn is missing."""
     missing = [name for name in SERVE_PACKAGES if importlib.util.find_spec(name) is None]
     if missing:
-        raise RuntimeError(f"gtekit serve needs {' and '.join(missing)}, which are not installed: "
-                           f"run `{INSTALL_HINT}`")
+        raise RuntimeError(f"gtekit serve needs {' and '.join(missing)}, not installed here: run `{INSTALL_HINT}`")
