@@ -79,8 +79,8 @@ class Embedder(nn.Module):
             raise FileNotFoundError(
                 f"{folder}: no *.safetensors weights. gtekit never unpickles weight files; convert "
                 "pytorch_model.bin once with `safetensors.torch.save_model` on a machine you trust.")
-        encoder = AutoModel.from_pretrained(folder, use_safetensors=True)
-        tokenizer = AutoTokenizer.from_pretrained(folder)
+        encoder = AutoModel.from_pretrained(folder, use_safetensors=True, trust_remote_code=False)
+        tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=False)
         model = cls(encoder, tokenizer, settings)
         model.source = str(name_or_path)
         return model
@@ -93,7 +93,7 @@ class Embedder(nn.Module):
         """A randomly initialised BERT encoder using the tokenizer (vocabulary) of ``tokenizer_from``.
 
         ``config`` may instead give a full transformers config dict (with ``model_type``)."""
-        tokenizer = AutoTokenizer.from_pretrained(resolve_model_folder(tokenizer_from))
+        tokenizer = AutoTokenizer.from_pretrained(resolve_model_folder(tokenizer_from), trust_remote_code=False)
         if config is not None:
             config = dict(config)
             model_config = AutoConfig.for_model(config.pop("model_type"), **config)
