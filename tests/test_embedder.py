@@ -191,3 +191,14 @@ def test_every_transformers_loader_call_refuses_remote_code():
              for node in ast.walk(ast.parse(path.read_text())) if isinstance(node, ast.Call) and loader(node)}
     assert len(calls) >= 8, calls
     assert all(calls.values()), [where for where, ok in calls.items() if not ok]
+
+
+def test_encode_names_the_index_of_a_text_the_tokenizer_cannot_take(tiny_embedder):
+    texts = ["fine", "also fine", "half a pair: \ud800", "x"]
+    with pytest.raises(ValueError, match=r"^texts\[2\] holds a lone surrogate U\+D800 at character 13"):
+        tiny_embedder.encode(texts)
+    with pytest.raises(ValueError, match=r"^texts\[1\] is a NoneType, not a string"):
+        tiny_embedder.encode(["fine", None])
+    with pytest.raises(ValueError, match=r"^texts\[0\] holds a lone surrogate U\+DC00"):
+        tiny_embedder.tokenize(["\udc00", "fine"])
+    assert tiny_embedder.encode(["", "  "]).shape == (2, 32)  # empty texts embed as the special tokens alone

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from ..embedder import PROGRESS_MIN_TEXTS, TextKind, prepare_texts, tokenize_texts
+from ..embedder import PROGRESS_MIN_TEXTS, TextKind, check_texts, prepare_texts, tokenize_texts
 from ..model_files import EmbedderSettings, read_settings, refuse_remote_code
 
 MANIFEST = "export_manifest.json"
@@ -176,6 +176,7 @@ class OnnxEmbedder:
             texts = [texts]
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        check_texts(texts)
         normalize = self.settings.normalize if normalize is None else normalize
         # the in-graph normalisation when it is wanted; else the raw pooled vector, normalised here if asked
         output_name = SENTENCE_OUTPUT if normalize and self.manifest.normalized_output else POOLED_OUTPUT

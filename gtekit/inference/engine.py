@@ -34,7 +34,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..embedder import Embedder
+from ..embedder import Embedder, check_texts
 from .backends import BatchEncoder, load_model
 from .batching import Batch, window_batches
 from .inputs import TextRecord
@@ -184,6 +184,7 @@ class TextEncoder:
         TextEncoder can stand in for a model. ``batch_size``, ``normalize``, ``kind``: None means the
         options' value. No progress bar (``show_progress`` is accepted and ignored)."""
         texts = [texts] if isinstance(texts, str) else texts
+        check_texts(texts)
         changes = {"batch_size": batch_size, "normalize": normalize, "kind": kind}
         encoder = self.with_options(**{key: value for key, value in changes.items() if value is not None})
         records = [TextRecord(str(i), text) for i, text in enumerate(texts)]
