@@ -7,9 +7,12 @@ the server::
                             "dimension": d, "dtype": "float32", "normalized": true,
                             "kind": null | "query" | "document", "inputs": [...], "id_field": ...,
                             "text_field": ..., "shards": [{"embeddings": "part-00000.npy",
-                            "rows": "part-00000.parquet", "count": n}, ...], "complete": true | false}
+                            "rows": "part-00000.parquet", "count": n}, ...], "complete": true | false,
+                            "skipped": m}
     DIR/part-NNNNN.npy     float32 (n, d), rows in input order
     DIR/part-NNNNN.parquet columns ``id`` (string) and ``text`` (string): the same rows, same order
+    DIR/skipped.jsonl      only when m > 0: one JSON object per input row left out as invalid,
+                           {"id": ... or null, "file": ..., "line": ..., "problem": ...}
 
 Each shard's two files are written atomically (temporary file, then rename) before the manifest is
 rewritten, atomically, to list it; so a killed run leaves only whole shards listed, and a rerun
@@ -42,6 +45,7 @@ DEFAULT_SHARD_SIZE = 100_000  # rows per shard: 147 MiB of float32 at 384 dimens
 # Keys of the manifest besides "shards" and "complete": fixed when a folder is started.
 HEADER_KEYS = ("format", "version", "model", "dimension", "dtype", "normalized", "kind", "inputs", "id_field",
                "text_field")
+SKIPPED_ROWS = "skipped.jsonl"  # the input rows left out as invalid, written when the folder is complete
 
 
 class ShardsFormatError(ValueError):
@@ -165,18 +169,25 @@ class ShardWriter:
         self._ids, self._texts, self._embeddings, self._pending = [], [], [], 0
         self._write_manifest()
 
-    def close(self) -> EncodedShards:
-        """Write the last shard, mark the folder complete and open it for reading."""
+    def close(self, skipped: Sequence[dict[str, Any]] = ()) -> EncodedShards:
+        """Write the last shard, mark the folder complete and open it for reading. ``skipped``: the input
+        rows left out as invalid, written to ``skipped.jsonl`` and counted in the manifest."""
         self.flush()
+        path = self.folder / SKIPPED_ROWS
+        if skipped:
+            with atomic_path(path) as tmp:
+                tmp.write_text("".join(json.dumps(row) + "\n" for row in skipped))
+        else:
+            path.unlink(missing_ok=True)
         self.complete = True
-        self._write_manifest()
+        self._write_manifest(skipped=len(skipped))
         return EncodedShards.open(self.folder)
 
     # -------------------------------------------------------------------------------------------- internals
-    def _write_manifest(self) -> None:
+    def _write_manifest(self, skipped: int = 0) -> None:
         manifest = self.header.to_json() | {"shard_size": self.shard_size,
                                             "shards": [shard.to_json() for shard in self.shards],
-                                            "complete": self.complete}
+                                            "complete": self.complete, "skipped": skipped}
         with atomic_path(self.folder / MANIFEST) as tmp:
             tmp.write_text(json.dumps(manifest, indent=1) + "\n")
 
@@ -197,7 +208,8 @@ class ShardWriter:
     def _remove_shard_files(self) -> None:
         if not self.folder.is_dir():
             return
-        for path in [*self.folder.glob("part-*.npy"), *self.folder.glob("part-*.parquet"), self.folder / MANIFEST]:
+        for path in [*self.folder.glob("part-*.npy"), *self.folder.glob("part-*.parquet"), self.folder / SKIPPED_ROWS,
+                     self.folder / MANIFEST]:
             path.unlink(missing_ok=True)
 
 

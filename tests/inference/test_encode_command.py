@@ -101,6 +101,34 @@ def test_bad_input_stops_with_the_line_and_leaves_an_incomplete_folder(tiny_mode
         EncodedShards.open(tmp_path / "out")
 
 
+def test_invalid_rows_are_errors_or_skips_listed_beside_the_shards(tiny_model_dir, tmp_path, capsys):
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text('{"text": "fine", "doc": "a"}\n{"text": "half \\ud800 a pair", "doc": "b"}\n'
+                    '{"text": " \\t", "doc": "c"}\n\n{"text": "also fine", "doc": "d"}\n')
+    command = ["encode", str(tiny_model_dir), str(rows), "--id-field", "doc", "--no-progress"]
+    assert main([*command, "-o", str(tmp_path / "strict")]) == 2
+    assert f"{rows}:2: field 'text' holds a lone surrogate U+D800 at character 5" in capsys.readouterr().err
+    assert main([*command, "-o", str(tmp_path / "x.npy"), "--skip-invalid"]) == 2
+    assert "--skip-invalid" in capsys.readouterr().err and not (tmp_path / "x.npy").exists()
+
+    out = tmp_path / "out"
+    assert main([*command, "-o", str(out), "--skip-invalid", "--shard-size", "1"]) == 0
+    assert f"left out 2 invalid rows, listed in {out / 'skipped.jsonl'}" in capsys.readouterr().out
+    shards = EncodedShards.open(out)
+    assert shards.ids() == ["a", "d"] and shards.manifest["skipped"] == 2
+    listed = [json.loads(line) for line in (out / "skipped.jsonl").read_text().splitlines()]
+    assert [(row["id"], row["line"]) for row in listed] == [("b", 2), ("c", 3)]
+    assert "must be a non-empty string" in listed[1]["problem"]
+    manifest = json.loads((out / "manifest.json").read_text())
+    manifest.update(complete=False, shards=manifest["shards"][:1])  # as if killed after the first shard
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    (out / "skipped.jsonl").unlink()
+    assert main([*command, "-o", str(out), "--skip-invalid", "--shard-size", "1"]) == 0  # resumed: all listed again
+    assert EncodedShards.open(out).ids() == ["a", "d"] and len((out / "skipped.jsonl").read_text().splitlines()) == 2
+    assert main([*command, "-o", str(out), "--shard-size", "1"]) == 2  # not skipping now: the folder was made so
+    assert "skip_invalid" in capsys.readouterr().err
+
+
 def _gtekit(*args: str) -> subprocess.Popen:
     """``gtekit ARGS`` in a fresh process; one thread each, so all runs round alike (and fast on busy cores)."""
     return subprocess.Popen([sys.executable, "-m", "gtekit", *args], stdout=subprocess.DEVNULL,
