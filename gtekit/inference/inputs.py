@@ -16,6 +16,8 @@ missing file is always an error. Depends on pyarrow and the line readers of ``gt
 
 from __future__ import annotations
 
+import hashlib
+import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from enum import Enum
@@ -110,6 +112,18 @@ def iter_records(paths: Sequence[str | Path], *, text_field: str = "text", id_fi
             yield from _jsonl_records(str(path), text_field, id_field, skipped)
         else:
             yield from _parquet_records(str(path), text_field, id_field, skipped)
+
+
+def input_fingerprint(path: str | Path) -> dict[str, Any]:
+    """``{"path", "size", "mtime_ns", "sha256"}`` of an input file, the SHA-256 of its bytes read in chunks:
+    what a resumed encoding checks the file against. Anything but a regular file (a named pipe can be read
+    once only) gets ``{"path"}`` alone, and cannot be checked."""
+    if not Path(path).is_file():
+        return {"path": str(path)}
+    with open(path, "rb") as handle:
+        status = os.fstat(handle.fileno())
+        digest = hashlib.file_digest(handle, "sha256").hexdigest()
+    return {"path": str(path), "size": status.st_size, "mtime_ns": status.st_mtime_ns, "sha256": digest}
 
 
 def count_records(paths: Sequence[str | Path]) -> int | None:

@@ -8,7 +8,7 @@ the server::
                             "kind": null | "query" | "document", "inputs": [...], "id_field": ...,
                             "text_field": ..., "shards": [{"embeddings": "part-00000.npy",
                             "rows": "part-00000.parquet", "count": n}, ...], "complete": true | false,
-                            "skipped": m}
+                            "skipped": m, "input_files": [{"path", "size", "mtime_ns", "sha256"}, ...]}
     DIR/part-NNNNN.npy     float32 (n, d), rows in input order
     DIR/part-NNNNN.parquet columns ``id`` (string) and ``text`` (string): the same rows, same order
     DIR/skipped.jsonl      only when m > 0: one JSON object per input row left out as invalid,
@@ -16,7 +16,9 @@ the server::
 
 Each shard's two files are written atomically (temporary file, then rename) before the manifest is
 rewritten, atomically, to list it; so a killed run leaves only whole shards listed, and a rerun
-resumes after the last listed shard (:attr:`ShardWriter.rows_written` rows are already done). The
+resumes after the last listed shard (:attr:`ShardWriter.rows_written` rows are already done) if the
+header it is given matches the manifest's, and no input file's size or SHA-256 changed (``input_files``,
+checked where both runs could hash the file; a named pipe cannot be). The
 manifest may carry more keys than those above (e.g. ``options``, the settings the rows were encoded
 with); readers ignore keys they do not know.
 
@@ -28,6 +30,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -80,11 +83,13 @@ class ShardsHeader:
     id_field: str | None = None
     text_field: str | None = None
     options: dict[str, Any] = field(default_factory=dict)
+    input_files: tuple[dict[str, Any], ...] = ()  # {"path", "size", "mtime_ns", "sha256"} of each input
 
     def to_json(self) -> dict[str, Any]:
         return {"format": FORMAT, "version": VERSION, "model": self.model, "dimension": self.dimension,
                 "dtype": DTYPE, "normalized": self.normalized, "kind": self.kind, "inputs": list(self.inputs),
-                "id_field": self.id_field, "text_field": self.text_field, "options": dict(self.options)}
+                "id_field": self.id_field, "text_field": self.text_field, "options": dict(self.options),
+                "input_files": [dict(entry) for entry in self.input_files]}
 
 
 def shard_names(number: int) -> tuple[str, str]:
@@ -195,10 +200,16 @@ class ShardWriter:
         manifest = _read_manifest(self.folder)
         expected = self.header.to_json() | {"shard_size": self.shard_size}
         for key, value in expected.items():
-            if manifest.get(key) != value:
+            if key != "input_files" and manifest.get(key) != value:
                 raise ShardsFormatError(
                     f"{self.folder}: holds shards written with {key}={manifest.get(key)!r}, not {value!r}; "
                     f"use another output folder, or overwrite it")
+        changes = input_changes(manifest.get("input_files") or [], self.header.input_files)
+        if changes:
+            raise ShardsFormatError(
+                f"{self.folder}: its shards were encoded from inputs that changed since: {'; '.join(changes)}. "
+                "Its rows would no longer match them: write to a new output folder, or overwrite this one "
+                "(gtekit encode --overwrite)")
         self.shards = [_shard_info(self.folder, entry) for entry in manifest["shards"]]
         for shard in self.shards:
             _check_shard_files(self.folder, shard, self.header.dimension)
@@ -211,6 +222,35 @@ class ShardWriter:
         for path in [*self.folder.glob("part-*.npy"), *self.folder.glob("part-*.parquet"), self.folder / SKIPPED_ROWS,
                      self.folder / MANIFEST]:
             path.unlink(missing_ok=True)
+
+
+def input_changes(recorded: Sequence[Any], current: Sequence[dict[str, Any]]) -> list[str]:
+    """What changed in each input file since ``recorded`` (``input_files`` of a manifest), one message per
+    file: its size, its SHA-256, and then its modification time. A file either run could not hash (a named
+    pipe), or that a manifest of an older version does not list, is not compared; a new time alone is no
+    change."""
+    before = {entry.get("path"): entry for entry in recorded if isinstance(entry, dict)}
+    changes = []
+    for now in current:
+        then = before.get(now["path"], {})
+        if "sha256" not in then or "sha256" not in now:
+            continue
+        what = []
+        if then.get("size") != now["size"]:
+            what.append(f"size {then.get('size')} -> {now['size']} bytes")
+        if then["sha256"] != now["sha256"]:
+            what.append("content (sha256) differs")
+        if what and then.get("mtime_ns") != now["mtime_ns"]:
+            what.append(f"modified {_time(then.get('mtime_ns'))} -> {_time(now['mtime_ns'])}")
+        if what:
+            changes.append(f"{now['path']}: {', '.join(what)}")
+    return changes
+
+
+def _time(nanoseconds: Any) -> str:
+    if not isinstance(nanoseconds, int):
+        return "at an unknown time"
+    return datetime.fromtimestamp(nanoseconds / 1e9, tz=UTC).strftime("%Y-%m-%d %H:%M:%S.%f UTC")
 
 
 # ------------------------------------------------------------------------------------------------ reading

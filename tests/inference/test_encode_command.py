@@ -74,22 +74,38 @@ def test_rerun_of_a_complete_folder_is_a_no_op_and_other_options_are_refused(tin
     assert EncodedShards.open(tmp_path / "out").manifest["options"]["precision"] == "int8"
 
 
-def test_resume_refuses_inputs_that_changed_under_the_listed_shards(tiny_model_dir, tmp_path, capsys):
+def test_resume_refuses_inputs_that_changed_since_the_folder_was_started(tiny_model_dir, tmp_path, capsys):
     source = tmp_path / "texts.txt"
-    texts = _texts(12)
+    texts = _texts(1000)
     source.write_text("\n".join(texts) + "\n")
     out = tmp_path / "out"
-    writer_options = ["--shard-size", "5", "--no-progress", "-o", str(out)]
-    assert main(["encode", str(tiny_model_dir), str(source), *writer_options]) == 0
+    command = ["encode", str(tiny_model_dir), str(source), "--shard-size", "200", "--batch-size", "32",
+               "--no-progress", "-o", str(out)]
+    assert main(command) == 0
     manifest = json.loads((out / "manifest.json").read_text())
-    manifest.update(complete=False, shards=manifest["shards"][:2])  # as if killed after two shards
+    assert [entry["path"] for entry in manifest["input_files"]] == [str(source)]
+    manifest.update(complete=False, shards=manifest["shards"][:3])  # as if killed after 600 rows
     (out / "manifest.json").write_text(json.dumps(manifest))
-    source.write_text("\n".join(texts[:7]) + "\n")
-    assert main(["encode", str(tiny_model_dir), str(source), *writer_options]) == 2
-    assert "only 7 rows" in capsys.readouterr().err
-    source.write_text("\n".join(texts) + "\n")
-    assert main(["encode", str(tiny_model_dir), str(source), *writer_options]) == 0
-    assert EncodedShards.open(out).texts() == texts
+    edited = [*texts[:5], "an edited row", *texts[6:600]]  # a row edited, the last 400 removed
+    source.write_text("\n".join(edited) + "\n")
+    capsys.readouterr()
+    assert main(command) == 2
+    error = capsys.readouterr().err
+    assert f"{source}: size" in error and "content (sha256) differs" in error and "--overwrite" in error
+    assert main([*command, "--overwrite"]) == 0
+    shards = EncodedShards.open(out)
+    assert shards.texts() == edited and "already there" not in capsys.readouterr().out
+    np.testing.assert_allclose(shards.embeddings(), Embedder.load(tiny_model_dir).encode(edited), atol=2e-6)
+
+    before = source.stat()
+    source.write_text(source.read_text().replace("an edited row", "AN EDITED ROW"))  # same size, same time
+    os.utime(source, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert main(command) == 2  # a complete folder is checked too
+    error = capsys.readouterr().err
+    assert f"{source}: content (sha256) differs;" not in error and f"{source}: content (sha256) differs" in error
+    source.write_text("\n".join(edited) + "\n")  # the same bytes again, only newer
+    assert main(command) == 0
+    assert "(600 rows were already there)" in capsys.readouterr().out
 
 
 def test_bad_input_stops_with_the_line_and_leaves_an_incomplete_folder(tiny_model_dir, tmp_path, capsys):
