@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import signal
+import sys
+import threading
 
 from ..inference.options import DEFAULT_BATCH_SIZE, DEFAULT_MAX_BATCH_TOKENS, Backend, ComputePrecision
 from ..inference.shards import DEFAULT_SHARD_SIZE, SKIPPED_ROWS
@@ -99,7 +102,32 @@ def add_parser(subcommands) -> argparse.ArgumentParser:
     return parser
 
 
+class StoppedBySignal(Exception):
+    """SIGTERM reached the encoding: raised in the main thread, so that the worker processes are shut down."""
+
+
 def run(args) -> int:
+    """``gtekit encode``; SIGTERM stops it like Ctrl-C: the pool is shut down, the listed shards are kept,
+    and the exit status is 143 (128 + SIGTERM)."""
+    if threading.current_thread() is not threading.main_thread():  # signals reach the main thread only
+        return _encode(args)
+
+    def stop(signal_number, frame) -> None:
+        raise StoppedBySignal(signal.Signals(signal_number).name)
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        return _encode(args)
+    except StoppedBySignal as stopped:
+        resume = "" if args.output.endswith(".npy") else "; the shards listed so far are kept: rerun the same " \
+                                                          "command to resume"
+        print(f"gtekit encode: stopped by {stopped}{resume}", file=sys.stderr)
+        return 128 + signal.SIGTERM
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _encode(args) -> int:
     from ..inference.encode_files import encode_to_array, encode_to_shards, shards_header
     from ..inference.engine import EncodeOptions, TextEncoder
     from ..inference.inputs import check_inputs

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -102,7 +103,7 @@ def test_resume_refuses_inputs_that_changed_since_the_folder_was_started(tiny_mo
     os.utime(source, ns=(before.st_atime_ns, before.st_mtime_ns))
     assert main(command) == 2  # a complete folder is checked too
     error = capsys.readouterr().err
-    assert f"{source}: content (sha256) differs;" not in error and f"{source}: content (sha256) differs" in error
+    assert f"{source}: content (sha256) differs. Its rows" in error  # same size, same time: only the hash tells
     source.write_text("\n".join(edited) + "\n")  # the same bytes again, only newer
     assert main(command) == 0
     assert "(600 rows were already there)" in capsys.readouterr().out
@@ -201,6 +202,73 @@ def test_several_processes_give_the_single_process_result_in_order(tiny_model_di
     one, two = EncodedShards.open(tmp_path / "one"), EncodedShards.open(tmp_path / "two")
     assert one.ids() == two.ids()
     np.testing.assert_allclose(two.embeddings(), one.embeddings(), atol=1e-6)
+
+
+def _descendants(pid: int) -> set[int]:
+    """Every process below ``pid`` (from /proc/PID/task/TID/children)."""
+    found, todo = set(), [pid]
+    while todo:
+        for children in Path(f"/proc/{todo.pop()}/task").glob("*/children"):
+            try:
+                new = {int(child) for child in children.read_text().split()} - found
+            except OSError:  # the task ended meanwhile
+                continue
+            found |= new
+            todo += new
+    return found
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie has ended: only its exit status waits to be collected)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _command_line(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="finds child processes in /proc (Linux)")
+@pytest.mark.parametrize("stop", [signal.SIGKILL, signal.SIGTERM])
+def test_worker_processes_end_with_the_main_process(tiny_model_dir, tmp_path, stop):
+    """The run reads a named pipe that stays open, so it is stopped while its two workers wait for work."""
+    source, out = tmp_path / "texts.txt", tmp_path / "out"
+    os.mkfifo(source)
+    process = subprocess.Popen([sys.executable, "-m", "gtekit", "encode", str(tiny_model_dir), str(source), "-o",
+                                str(out), "--processes", "2", "--shard-size", "50", "--batch-size", "8",
+                                "--no-progress"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                               env={**os.environ, "OMP_NUM_THREADS": "1"})
+    try:
+        with open(source, "w") as pipe:  # blocks until the run opens the pipe
+            pipe.writelines(text + "\n" for text in _texts(250))  # results come back 4 batches behind
+            pipe.flush()
+            deadline = time.monotonic() + 240
+            while _listed_shards(out) < 2 and time.monotonic() < deadline and process.poll() is None:
+                time.sleep(0.1)  # two shards encoded: both workers started (the pool starts them on first use)
+            below = _descendants(process.pid)
+            workers = {pid for pid in below if "spawn_main" in _command_line(pid)}
+            assert len(workers) == 2, {pid: _command_line(pid) for pid in below}
+            process.send_signal(stop)
+            process.wait(timeout=60)
+            deadline = time.monotonic() + 30
+            while any(map(_alive, below)) and time.monotonic() < deadline:
+                time.sleep(0.2)
+            left = {pid: _command_line(pid) for pid in below if _alive(pid)}
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert not left, f"still running after the main process ended: {left}"
+    if stop == signal.SIGTERM:
+        error = process.stderr.read()
+        assert process.returncode == 128 + signal.SIGTERM and "Traceback" not in error
+        assert "gtekit encode: stopped by SIGTERM" in error and "rerun the same command to resume" in error
+        assert EncodedShards.open(out, allow_partial=True).manifest["shards"]  # the listed shards are kept
 
 
 def test_onnx_backend_equals_torch(tiny_model_dir, tmp_path, capsys):
