@@ -18,7 +18,9 @@ Each shard's two files are written atomically (temporary file, then rename) befo
 rewritten, atomically, to list it; so a killed run leaves only whole shards listed, and a rerun
 resumes after the last listed shard (:attr:`ShardWriter.rows_written` rows are already done) if the
 header it is given matches the manifest's, and no input file's size or SHA-256 changed (``input_files``,
-checked where both runs could hash the file; a named pipe cannot be). The
+checked where both runs could hash the file; a named pipe cannot be). A listed shard whose files are
+missing, truncated or unreadable (a full disk, a bad copy) is named in a warning and written again on
+resume, with every shard after it; readers refuse such a folder. The
 manifest may carry more keys than those above (e.g. ``options``, the settings the rows were encoded
 with); readers ignore keys they do not know.
 
@@ -28,6 +30,7 @@ Depends on numpy, pyarrow and ``gtekit.atomic``; knows nothing about models or e
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -40,6 +43,8 @@ import pyarrow.parquet as pq
 
 from ..atomic import atomic_path
 from ..folder_manifest import MANIFEST, read_folder_manifest
+
+logger = logging.getLogger(__name__)
 
 FORMAT = "gtekit-embeddings"
 VERSION = 1
@@ -198,6 +203,7 @@ class ShardWriter:
 
     def _resume(self) -> None:
         manifest = _read_manifest(self.folder)
+        self._remove_temporaries()
         expected = self.header.to_json() | {"shard_size": self.shard_size}
         for key, value in expected.items():
             if key != "input_files" and manifest.get(key) != value:
@@ -210,18 +216,30 @@ class ShardWriter:
                 f"{self.folder}: its shards were encoded from inputs that changed since: {'; '.join(changes)}. "
                 "Its rows would no longer match them: write to a new output folder, or overwrite this one "
                 "(gtekit encode --overwrite)")
-        self.shards = [_shard_info(self.folder, entry) for entry in manifest["shards"]]
-        for shard in self.shards:
-            _check_shard_files(self.folder, shard, self.header.dimension)
-        if manifest["complete"]:
-            self.complete = True
+        for entry in manifest["shards"]:
+            shard = _shard_info(self.folder, entry)
+            try:
+                _check_shard_files(self.folder, shard, self.header.dimension)
+            except ShardsFormatError as error:
+                logger.warning("%s; encoding again from shard %d (row %s on)", error, len(self.shards),
+                               f"{self.rows_written + 1:,}")
+                return  # this shard and the ones after it are written again, under the same names
+            self.shards.append(shard)
+        self.complete = bool(manifest["complete"])
 
     def _remove_shard_files(self) -> None:
         if not self.folder.is_dir():
             return
+        self._remove_temporaries()
         for path in [*self.folder.glob("part-*.npy"), *self.folder.glob("part-*.parquet"), self.folder / SKIPPED_ROWS,
                      self.folder / MANIFEST]:
             path.unlink(missing_ok=True)
+
+    def _remove_temporaries(self) -> None:
+        """Remove the temporary files of a killed run (``gtekit.atomic``: ``.tmp-PID-NAME``, renamed once whole)."""
+        for pattern in (".tmp-*-part-*", f".tmp-*-{MANIFEST}", f".tmp-*-{SKIPPED_ROWS}"):
+            for path in self.folder.glob(pattern):
+                path.unlink(missing_ok=True)
 
 
 def input_changes(recorded: Sequence[Any], current: Sequence[dict[str, Any]]) -> list[str]:
@@ -353,11 +371,21 @@ def _check_shard_files(folder: Path, shard: ShardInfo, dimension: int) -> None:
     for path in (embeddings_path, rows_path):
         if not path.is_file():
             raise ShardsFormatError(f"{path}: listed in {folder / MANIFEST} but missing")
-    array = np.load(embeddings_path, mmap_mode="r")
+    try:
+        array = np.load(embeddings_path, mmap_mode="r")
+    except (ValueError, OSError) as error:
+        raise ShardsFormatError(f"{embeddings_path}: not a readable .npy file, truncated or damaged "
+                                f"({error})") from None
     if array.shape != (shard.count, dimension) or array.dtype != np.float32:
         raise ShardsFormatError(f"{embeddings_path}: {array.dtype} {array.shape}; the manifest says float32 "
                                 f"({shard.count}, {dimension})")
-    metadata = pq.read_metadata(rows_path)
+    size, expected = embeddings_path.stat().st_size, array.offset + array.nbytes
+    if size != expected:
+        raise ShardsFormatError(f"{embeddings_path}: {size:,} bytes, but its header says {expected:,}: damaged")
+    try:
+        metadata = pq.read_metadata(rows_path)
+    except (pa.ArrowException, OSError) as error:
+        raise ShardsFormatError(f"{rows_path}: not a readable Parquet file, truncated or damaged ({error})") from None
     if metadata.num_rows != shard.count or not {"id", "text"} <= set(metadata.schema.names):
         raise ShardsFormatError(f"{rows_path}: {metadata.num_rows} rows with columns {metadata.schema.names}; "
                                 f"the manifest says {shard.count} rows with columns id, text")
