@@ -11,7 +11,9 @@ A text must be a string with more than whitespace and a UTF-8 encoding (no lone 
 JSON's ``"\\ud800"`` escape makes; no bytes that are not UTF-8). A bad row is an error naming the file,
 the line (or row) and the field; when the caller passes a ``skipped`` list, it is left out and listed
 there (:class:`SkippedRow`) instead, so the output never lacks a row unaccounted for. A damaged or
-missing file is always an error. Depends on pyarrow and the line readers of ``gtekit.data.text_files``.
+missing file is always an error. :func:`input_fingerprint` hashes an input file, so that a resumed encoding
+can tell whether it changed. Depends on pyarrow, ``gtekit.text_checks`` and the line readers of
+``gtekit.data.text_files``.
 """
 
 from __future__ import annotations
