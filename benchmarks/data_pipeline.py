@@ -85,7 +85,7 @@ def measure_point(mixture: Path, *, batch: int, batches: int, chunk: int, max_se
     from gtekit.model_files import EmbedderSettings, resolve_model_folder
     from gtekit.training.batches import BatchPreparer, BatchStream
 
-    tokenizer = AutoTokenizer.from_pretrained(resolve_model_folder(model))
+    tokenizer = AutoTokenizer.from_pretrained(resolve_model_folder(model), trust_remote_code=False)
     tokenizer(["warm up the tokenizer"], return_tensors="pt")
     _warm_up_arrow()
     rss_before = status_mib("VmRSS")

@@ -85,7 +85,7 @@ def benchmark_texts(n: int, seed: int = 0) -> list[str]:
 def token_lengths(folder: str, texts: list[str], max_length: int) -> np.ndarray:
     from transformers import AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(folder)
+    tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=False)
     return np.array([len(ids) for ids in tokenizer(texts, truncation=True, max_length=max_length)["input_ids"]])
 
 
@@ -95,7 +95,7 @@ def build_systems(folder: str, onnx_dir: str | None, *, bf16: bool, int8: bool, 
 
     from gtekit.inference.engine import EncodeOptions, TextEncoder
 
-    st = SentenceTransformer(folder, device="cpu")
+    st = SentenceTransformer(folder, device="cpu", trust_remote_code=False)
 
     def st_encode(texts):
         return st.encode(texts, batch_size=32, normalize_embeddings=True, convert_to_numpy=True,
@@ -163,7 +163,7 @@ def run_encode_bench(model: str = "all-MiniLM-L6-v2", n_texts: int = 500, repeat
     from .peaks import measure_peaks, model_shapes
 
     folder = str(resolve_model_folder(model))
-    config = AutoConfig.from_pretrained(folder)
+    config = AutoConfig.from_pretrained(folder, trust_remote_code=False)
     shape = EncoderShape.from_config(config)
     record: dict = {"model": model, "threads": torch.get_num_threads(), "load_average": {"start": os.getloadavg()}}
     log("matmul peaks on the encoder's shapes")

@@ -112,7 +112,7 @@ def main(argv: list[str] | None = None) -> dict:
     from . import data, memory, peaks, report, throughput
 
     started = time.time()
-    model_config = AutoConfig.from_pretrained(resolve_model_folder(args.model))
+    model_config = AutoConfig.from_pretrained(resolve_model_folder(args.model), trust_remote_code=False)
     record: dict = {"benchmark": "gtekit training step vs sentence-transformers", "started": datetime.now().isoformat(),
                     "machine": peaks.machine_info(), "settings": {**vars(args), "output_dir": str(args.output_dir)},
                     "load_average": {"start": os.getloadavg()}}

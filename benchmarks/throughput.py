@@ -107,7 +107,8 @@ class SentenceTransformersStep:
 
         if config.overrides:
             raise ValueError(f"recipe overrides {config.overrides} are for gtekit configurations only")
-        self.model = SentenceTransformer(str(resolve_model_folder(model_name)), device="cpu")
+        self.model = SentenceTransformer(str(resolve_model_folder(model_name)), device="cpu",
+                                         trust_remote_code=False)
         self.model.max_seq_length = max_seq_length
         if config.bf16:
             _autocast_forward(self.model)
@@ -163,7 +164,8 @@ def measure(configs: list[RunConfig], model_name: str, pairs: list[Pair], repeat
     unknown = {c.system for c in configs} - set(STEPPERS)
     if unknown:
         raise ValueError(f"unknown systems {sorted(unknown)}; valid: {', '.join(STEPPERS)}")
-    shape = EncoderShape.from_config(AutoConfig.from_pretrained(resolve_model_folder(model_name)))
+    model_config = AutoConfig.from_pretrained(resolve_model_folder(model_name), trust_remote_code=False)
+    shape = EncoderShape.from_config(model_config)
     steppers, results = [], []
     for config in configs:
         stepper = STEPPERS[config.system](model_name, pairs, config, max_seq_length)

@@ -38,7 +38,7 @@ import torch
 from .atomic import atomic_path
 from .config import Recipe
 from .miners.python_code import mine_python_pairs, stdlib_root
-from .model_files import BUNDLED_MODELS, ST_PREFIX, resolve_model_folder
+from .model_files import BUNDLED_MODELS, ST_PREFIX, RemoteCodeRefusedError, refuse_remote_code, resolve_model_folder
 
 logger = logging.getLogger(__name__)
 
@@ -126,7 +126,9 @@ def local_tokenizer_source(name: str) -> str | None:
             from huggingface_hub import snapshot_download
 
             folder = source = snapshot_download(repo_id=name, local_files_only=True)
-        AutoTokenizer.from_pretrained(folder)
+        AutoTokenizer.from_pretrained(refuse_remote_code(Path(folder)), trust_remote_code=False)
+    except RemoteCodeRefusedError:
+        raise  # usable offline, but never loaded: say why
     except Exception:  # not cached, no tokenizer files, a broken folder: all mean "not usable offline"
         return None
     return str(source)

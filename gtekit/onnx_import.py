@@ -68,7 +68,7 @@ def bert_from_onnx(onnx_path: str | os.PathLike, tokenizer_from: str | os.PathLi
     was trained with; its size must equal the graph's vocabulary. The pooler is not in the graph:
     it keeps a fixed random initialisation (seed 0) and is never used by the Embedder."""
     bert = read_onnx_bert(onnx_path)
-    tokenizer = AutoTokenizer.from_pretrained(resolve_model_folder(tokenizer_from))
+    tokenizer = AutoTokenizer.from_pretrained(resolve_model_folder(tokenizer_from), trust_remote_code=False)
     if len(tokenizer) != bert.config["vocab_size"]:
         raise ValueError(f"{onnx_path}: the graph has a vocabulary of {bert.config['vocab_size']} tokens, "
                          f"the tokenizer of {tokenizer_from!r} has {len(tokenizer)}; "

@@ -52,3 +52,12 @@ def write_source(path, n, negatives=0):
                 row["negatives"] = [f"unrelated text {i}-{k}" for k in range(negatives)]
             handle.write(json.dumps(row) + "\n")
     return path
+
+
+def strings_with_raw_bytes(values):
+    """An Arrow string array holding ``values`` (bytes or None) as they are, UTF-8 or not, as writers other than
+    pyarrow may leave a Parquet file."""
+    import pyarrow as pa
+
+    binary = pa.array(values, pa.binary())
+    return pa.Array.from_buffers(pa.string(), len(binary), binary.buffers())

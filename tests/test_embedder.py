@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import json
+import re
 import shutil
 
 import numpy as np
@@ -121,3 +123,82 @@ def test_bundled_minilm_matches_sentence_transformers_and_roundtrips(tmp_path):
     model.save(tmp_path / "saved")
     theirs = sentence_transformers.SentenceTransformer(str(tmp_path / "saved"), device="cpu").encode(TEXTS)
     assert ((ours * theirs).sum(1)).min() >= 0.9999
+
+
+def _folder_shipping_code(tmp_path, tiny_model_dir, config_file: str):
+    """A copy of the tiny model whose ``config_file`` maps classes to a module of the folder that, if ever
+    imported, writes a marker file."""
+    folder = tmp_path / f"ships-code-{config_file.split('.')[0]}"
+    shutil.copytree(tiny_model_dir, folder)
+    marker = tmp_path / f"ran-{config_file}"
+    (folder / "shipped.py").write_text(
+        f"open({str(marker)!r}, 'w').write('ran')\n"
+        "from transformers import BertConfig as ShippedConfig, BertModel as ShippedModel\n"
+        "from transformers import BertTokenizerFast as ShippedTokenizer\n")
+    config = json.loads((folder / config_file).read_text())
+    if config_file == "config.json":
+        config.pop("model_type", None)  # no built-in class to fall back on: transformers would ask to run the code
+        config["auto_map"] = {"AutoConfig": "shipped.ShippedConfig", "AutoModel": "shipped.ShippedModel"}
+    else:
+        config["auto_map"] = {"AutoTokenizer": [None, "shipped.ShippedTokenizer"]}
+    (folder / config_file).write_text(json.dumps(config))
+    return folder, marker
+
+
+@pytest.mark.parametrize("config_file", ["config.json", "tokenizer_config.json"])
+def test_refuses_model_folders_that_ship_code(tmp_path, tiny_model_dir, monkeypatch, capsys, config_file):
+    from gtekit.cli import main
+    from gtekit.export.runtime import OnnxEmbedder
+    from gtekit.model_files import RemoteCodeRefusedError
+
+    def no_questions(*args):
+        raise AssertionError("something asked on the terminal whether to run a model folder's code")
+
+    monkeypatch.setattr("builtins.input", no_questions)
+    monkeypatch.setattr("sys.stdin", io.StringIO())  # nothing to read: a question would get no answer
+    folder, marker = _folder_shipping_code(tmp_path, tiny_model_dir, config_file)
+    message = rf"{re.escape(str(folder))}: {config_file} has \"auto_map\".*does not run code shipped in model"
+    for load in (Embedder.load, lambda path: Embedder.from_config(path, hidden_size=32, num_layers=1, num_heads=2),
+                 OnnxEmbedder.load):
+        with pytest.raises(RemoteCodeRefusedError, match=message):
+            load(folder)
+    texts = tmp_path / "texts.txt"
+    texts.write_text("a text\n")
+    assert main(["encode", str(folder), str(texts), "-o", str(tmp_path / "out.npy"), "--no-progress"]) == 2
+    assert "does not run code shipped in model folders" in capsys.readouterr().err
+    assert not marker.exists()
+
+
+def test_every_transformers_loader_call_refuses_remote_code():
+    """Every transformers loader in gtekit and its benchmarks says trust_remote_code=False, so none can ask."""
+    import ast
+    from pathlib import Path
+
+    def loader(call: ast.Call) -> bool:
+        function = call.func
+        if isinstance(function, ast.Name):
+            return function.id == "SentenceTransformer"
+        return (isinstance(function, ast.Attribute) and function.attr == "from_pretrained"
+                and isinstance(function.value, ast.Name) and function.value.id.startswith("Auto"))
+
+    def refuses(call: ast.Call) -> bool:
+        return any(word.arg == "trust_remote_code" and isinstance(word.value, ast.Constant)
+                   and word.value.value is False for word in call.keywords)
+
+    root = Path(__file__).resolve().parents[1]
+    calls = {f"{path.relative_to(root)}:{node.lineno}": refuses(node)
+             for path in [*root.glob("gtekit/**/*.py"), *root.glob("benchmarks/**/*.py")]
+             for node in ast.walk(ast.parse(path.read_text())) if isinstance(node, ast.Call) and loader(node)}
+    assert len(calls) >= 8, calls
+    assert all(calls.values()), [where for where, ok in calls.items() if not ok]
+
+
+def test_encode_names_the_index_of_a_text_the_tokenizer_cannot_take(tiny_embedder):
+    texts = ["fine", "also fine", "half a pair: \ud800", "x"]
+    with pytest.raises(ValueError, match=r"^texts\[2\] holds a lone surrogate U\+D800 at character 13"):
+        tiny_embedder.encode(texts)
+    with pytest.raises(ValueError, match=r"^texts\[1\] is a NoneType, not a string"):
+        tiny_embedder.encode(["fine", None])
+    with pytest.raises(ValueError, match=r"^texts\[0\] holds a lone surrogate U\+DC00"):
+        tiny_embedder.tokenize(["\udc00", "fine"])
+    assert tiny_embedder.encode(["", "  "]).shape == (2, 32)  # empty texts embed as the special tokens alone

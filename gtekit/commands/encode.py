@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 import argparse
+import signal
+import sys
+import threading
 
 from ..inference.options import DEFAULT_BATCH_SIZE, DEFAULT_MAX_BATCH_TOKENS, Backend, ComputePrecision
-from ..inference.shards import DEFAULT_SHARD_SIZE
+from ..inference.shards import DEFAULT_SHARD_SIZE, SKIPPED_ROWS
 
 DESCRIPTION = f"""\
 Embed texts with an embedding model. Inputs are streamed, never loaded whole:
 
   .txt                     one text per line (an empty line is an error)
-  .jsonl, .jsonl.gz        one JSON object per line, the text in --field
+  .jsonl, .jsonl.gz        one JSON object per line, the text in --field (blank lines are passed over)
   .parquet                 the text in column --field
 
 Each text's id is its --id-field value, or "<file>:<line>" (Parquet: "<file>:<row>", rows from 1).
+A text that is empty or only whitespace, is not UTF-8 or holds a lone surrogate (JSON "\\ud800") is an
+error naming the file, line and field; with --skip-invalid such rows are left out, counted in the
+manifest ("skipped") and listed in DIR/skipped.jsonl (id, file, line, problem).
 With -o DIR, writes encoded shards (read by `gtekit index build` and `gtekit serve`):
 
   DIR/manifest.json        model, dimension, options, inputs, the shards, "complete"
@@ -54,6 +60,9 @@ def add_parser(subcommands) -> argparse.ArgumentParser:
                         help="JSONL field / Parquet column holding the text (default: text)")
     inputs.add_argument("--id-field", default=None, metavar="NAME",
                         help="JSONL field / Parquet column holding each text's id (default: \"<file>:<line>\")")
+    inputs.add_argument("--skip-invalid", action="store_true",
+                        help="leave out rows whose text is missing, empty, not UTF-8 or has a lone surrogate, and "
+                             "list them in DIR/skipped.jsonl (shards output only) (default: stop at the first)")
 
     model = parser.add_argument_group("model")
     model.add_argument("--kind", choices=["query", "document"], default=None,
@@ -93,7 +102,32 @@ def add_parser(subcommands) -> argparse.ArgumentParser:
     return parser
 
 
+class StoppedBySignal(Exception):
+    """SIGTERM reached the encoding: raised in the main thread, so that the worker processes are shut down."""
+
+
 def run(args) -> int:
+    """``gtekit encode``; SIGTERM stops it like Ctrl-C: the pool is shut down, the listed shards are kept,
+    and the exit status is 143 (128 + SIGTERM)."""
+    if threading.current_thread() is not threading.main_thread():  # signals reach the main thread only
+        return _encode(args)
+
+    def stop(signal_number, frame) -> None:
+        raise StoppedBySignal(signal.Signals(signal_number).name)
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        return _encode(args)
+    except StoppedBySignal as stopped:
+        resume = "" if args.output.endswith(".npy") else "; the shards listed so far are kept: rerun the same " \
+                                                          "command to resume"
+        print(f"gtekit encode: stopped by {stopped}{resume}", file=sys.stderr)
+        return 128 + signal.SIGTERM
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _encode(args) -> int:
     from ..inference.encode_files import encode_to_array, encode_to_shards, shards_header
     from ..inference.engine import EncodeOptions, TextEncoder
     from ..inference.inputs import check_inputs
@@ -105,6 +139,9 @@ def run(args) -> int:
         raise ValueError(f"--max-batch-tokens must be >= 0, got {args.max_batch_tokens}")
     if args.bf16 and args.precision not in (ComputePrecision.FP32.value, ComputePrecision.BF16.value):
         raise ValueError(f"--bf16 contradicts --precision {args.precision}; give one of them")
+    if args.skip_invalid and args.output.endswith(".npy"):
+        raise ValueError("--skip-invalid leaves rows out, and a .npy array has no ids to show which: "
+                         "write shards (-o DIR) instead")
     options = EncodeOptions(kind=args.kind, batch_size=args.batch_size, max_batch_tokens=args.max_batch_tokens or None,
                             normalize=not args.no_normalize, max_seq_length=args.max_seq_length,
                             precision=ComputePrecision.BF16 if args.bf16 else args.precision, device=args.device,
@@ -117,12 +154,16 @@ def run(args) -> int:
                                     id_field=args.id_field, progress=progress)
             print(f"wrote {array.shape[0]} x {array.shape[1]} embeddings to {args.output}")
             return 0
-        header = shards_header(encoder, args.model, args.inputs, args.field, args.id_field)
+        header = shards_header(encoder, args.model, args.inputs, args.field, args.id_field, args.skip_invalid)
         shards, encoded = encode_to_shards(encoder, args.inputs, args.output, header, text_field=args.field,
                                            id_field=args.id_field, shard_size=args.shard_size,
-                                           overwrite=args.overwrite, progress=progress)
+                                           overwrite=args.overwrite, progress=progress,
+                                           skip_invalid=args.skip_invalid)
     resumed = len(shards) - encoded
     note = f" ({resumed:,} rows were already there)" if resumed else ""
     print(f"wrote {len(shards):,} x {shards.dimension} embeddings in {len(shards.shards)} shard(s) to "
           f"{args.output}{note}")
+    skipped = shards.manifest.get("skipped", 0)
+    if skipped:
+        print(f"left out {skipped:,} invalid rows, listed in {shards.folder / SKIPPED_ROWS}")
     return 0

@@ -47,6 +47,7 @@ from .source_reading import (
     decode_text,
     package_path,
     text_lines,
+    unencodable,
 )
 
 RESERVED_PATHS = ("/usr/share/doc", "/usr/share/man", "/usr/share/info")  # system docs: never mined
@@ -77,6 +78,11 @@ def read_python_stdlib(root: Path, options: Mapping[str, Any], report: SourceRep
         if getattr(mined, reason):
             report.skip(reason, getattr(mined, reason))
     for pair in pairs:
+        problems = [(name, problem) for name, text in (("docstring", pair.docstring), ("code", pair.code))
+                    if (problem := unencodable(text)) is not None]  # a "\\ud800" escape in a string literal
+        if problems:
+            report.invalid(pair.path, pair.line, *problems[0])
+            continue
         yield MinedPair(pair.docstring, pair.code, pair.module)
 
 

@@ -8,9 +8,11 @@ A source is one file, and its name is the file name without the extension:
 - ``NAME.parquet``: columns ``query`` and ``positive`` (string) and optionally ``negatives``
   (list<string>); other columns are ignored.
 
-Every text must be a non-empty string that is not only whitespace, and null is never a valid
-value. A bad row raises :class:`PairFormatError`, whose message names the file, the 1-based line
-(blank lines counted; for Parquet: the 1-based row) and the field, e.g.
+Every text must be a non-empty string that is not only whitespace and has a UTF-8 encoding (no
+lone surrogate, which JSON's ``"\\ud800"`` escape makes; no bytes that are not UTF-8 in a Parquet
+string column), and null is never a valid value. A bad row raises :class:`PairFormatError`, whose
+message names the file, the 1-based line (blank lines counted; for Parquet: the 1-based row) and the
+field, e.g.
 ``data/msmarco.jsonl:3: field 'positive': empty or whitespace-only text``. With
 ``skip_invalid=True`` bad rows are skipped instead and every skip is reported in the result.
 A damaged file (corrupt gzip, unreadable Parquet, missing column) always raises.
@@ -22,7 +24,8 @@ holding ``manifest.json``, written by ``gtekit data build``) is instead streamed
 ``gtekit.data.streaming``. Both kinds of source offer the sampler and the trainer the same
 ``name``, ``shard_sizes``, ``read_batch`` and ``iter_pairs``.
 
-Depends on nothing else in gtekit; pyarrow is imported only to read Parquet.
+Depends on ``gtekit.text_checks`` and ``gtekit.data.text_files`` only; pyarrow is imported only to read
+Parquet.
 """
 
 from __future__ import annotations
@@ -39,6 +42,9 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from ..text_checks import text_problem
+from .text_files import InvalidUtf8, arrow_strings
 
 if TYPE_CHECKING:
     from .negative_scores import NegativeRequirements
@@ -303,9 +309,9 @@ def _parquet_rows(path: Path, extra: tuple[str, ...] = ()) -> Iterator[tuple[int
         table = pq.read_table(path, columns=columns)
     except pa.ArrowException as err:
         raise PairFormatError(path, None, None, f"not a readable Parquet file ({err})") from None
-    queries = table.column("query").to_pylist()
-    positives = table.column("positive").to_pylist()
-    negatives = table.column("negatives").to_pylist() if "negatives" in columns else [()] * len(queries)
+    queries = arrow_strings(table.column("query"))
+    positives = arrow_strings(table.column("positive"))
+    negatives = arrow_strings(table.column("negatives")) if "negatives" in columns else [()] * len(queries)
     extras = [table.column(name).to_pylist() if name in columns else [None] * len(queries) for name in extra]
     yield from enumerate(zip(queries, positives, negatives, *extras, strict=True), start=1)
 
@@ -325,14 +331,20 @@ def _pair_from_values(query: object, positive: object, negatives: object) -> Pai
 
 
 def _is_text(value: object) -> bool:
-    return isinstance(value, str) and not value.isspace() and value != ""
+    return (isinstance(value, str) and not value.isspace() and value != ""
+            and (value.isascii() or text_problem(value) is None))
 
 
 def _checked_text(value: object, field: str) -> None:
+    if isinstance(value, InvalidUtf8):
+        raise _RowError(field, value.reason)
     if not isinstance(value, str):
         raise _RowError(field, f"expected a string, got {_type_name(value)}")
     if not value or value.isspace():
         raise _RowError(field, "empty or whitespace-only text")
+    problem = text_problem(value)
+    if problem is not None:
+        raise _RowError(field, f"text {problem}")
 
 
 def _type_name(value: object) -> str:

@@ -4,7 +4,10 @@
 ``report.invalid(path, line, field, reason)`` raises :class:`SourceFormatError` unless the source
 sets ``skip_invalid: true``, in which case the row is counted as ``invalid`` (and the first few
 messages kept). Helpers here decode text, split lines and check fields the same way for every
-reader of ``offline_sources``. Depends on the standard library and ``miners.base``.
+reader of ``offline_sources``. A text with a lone surrogate (JSON's ``"\\ud800"`` escape, a Python string
+literal's ``\\ud800``) is an invalid row like any other: it has no UTF-8 encoding, so neither the
+Parquet shards of the build nor the tokenizer can take it. Depends on the standard library,
+``gtekit.text_checks`` and ``miners.base``.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..miners.base import MineReport
+from ..text_checks import text_problem
 
 MAX_EXAMPLES = 5  # skipped rows whose messages a report keeps
 
@@ -83,16 +87,26 @@ def text_lines(path: Path, data: bytes, report: SourceReport) -> Iterator[tuple[
 
 
 def checked_text(value: object, path: Path, where: int | str, name: str, report: SourceReport) -> str | None:
-    """``value`` if it is a decoded string; otherwise the row is reported invalid and None returned."""
+    """``value`` if it is a decoded string with a UTF-8 encoding; otherwise the row is reported invalid and
+    None returned. Empty texts are returned: the cleaning counts them (``cleaning``, filter ``empty``)."""
     if value is None:
         report.invalid(path, where, name, "missing")
     elif not isinstance(value, str):
         report.invalid(path, where, name, f"expected a string, got {type(value).__name__}")
     elif "\ufffd" in value and report.skip_invalid:
         report.invalid(path, where, name, "not valid UTF-8")
+    elif (problem := unencodable(value)) is not None:
+        report.invalid(path, where, name, problem)
     else:
         return value
     return None
+
+
+def unencodable(text: str) -> str | None:
+    """Why ``text`` has no UTF-8 encoding (a lone surrogate), or None; empty texts are not judged here."""
+    if text.isascii() or not text.strip():
+        return None
+    return text_problem(text)
 
 
 def csv_rows(path: Path, text: str, needed: tuple[str, ...]) -> Iterator[tuple[int, dict]]:

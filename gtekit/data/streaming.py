@@ -13,8 +13,8 @@ which keeps at most ``capacity`` decoded shards per process (least recently used
 memory is bounded by a few shards, not by the data. Example k of a source is row k of its shards
 laid end to end in manifest order, the numbering :class:`~gtekit.data.sampler.SourceSampler` uses.
 
-Rows are checked as ``gtekit.data.pairs`` checks them (non-empty, not only whitespace, no nulls),
-for a whole shard at once, when it is decoded. A bad row raises :class:`PairFormatError` naming the
+Rows are checked as ``gtekit.data.pairs`` checks them (non-empty, not only whitespace, no nulls,
+UTF-8), for a whole shard at once, when it is decoded. A bad row raises :class:`PairFormatError` naming the
 shard file, the 1-based row and the field. With ``skip_invalid=True`` a bad row that a batch draws
 is skipped instead, and counted: its place in the batch goes to the next valid row of the same shard
 (in file order, wrapping around) that the batch does not already hold, so every rank still gets the
@@ -24,8 +24,8 @@ same way, so a row that fails them is an error or a skip like any other bad row.
 the shards its global batch touches and makes the same replacements; it builds pairs only for its
 own part.
 
-Depends on ``gtekit.data.pairs``, ``gtekit.data.manifest``, ``gtekit.data.negative_scores``, numpy
-and pyarrow; nothing here knows about models or training.
+Depends on ``gtekit.data.pairs``, ``gtekit.data.manifest``, ``gtekit.data.negative_scores``,
+``gtekit.data.text_files``, numpy and pyarrow; nothing here knows about models or training.
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ import numpy as np
 from .manifest import MANIFEST_NAME, read_manifest
 from .negative_scores import SCORE_FIELDS, NegativeRequirements, failing_rows, pair_meeting
 from .pairs import FIELDS, Pair, PairFormatError, _RowError
+from .text_files import InvalidUtf8, arrow_strings
 
 READ_BATCH_ROWS = 8192  # rows per record batch when a whole source is streamed (iter_pairs)
 
@@ -280,14 +281,17 @@ def _checked(shard: Shard, table, skip_invalid: bool, requirements: NegativeRequ
 
 
 def _invalid_rows(shard: Shard, table) -> np.ndarray:
-    """Rows with a null, empty or whitespace-only text, (rows,) bool, computed column-wise by Arrow
-    (``utf8_is_space`` agrees with ``str.isspace`` on every code point)."""
+    """Rows with a null, empty or whitespace-only text or one whose bytes are not UTF-8, (rows,) bool,
+    computed column-wise by Arrow (``utf8_is_space`` agrees with ``str.isspace`` on every code point)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
     def bad_texts(array) -> np.ndarray:
         if pa.types.is_null(array.type):
             return np.ones(len(array), dtype=bool)
+        not_utf8 = _not_utf8(array)
+        if not_utf8.any():  # bad anyway; made blank, as Arrow's text functions refuse them
+            array = pc.if_else(pa.array(not_utf8), pa.scalar("", array.type), array)
         blank = pc.or_kleene(pc.equal(pc.utf8_length(array), 0), pc.utf8_is_space(array))
         return pc.fill_null(blank, True).to_numpy(zero_copy_only=False)
 
@@ -318,8 +322,8 @@ def _invalid_rows(shard: Shard, table) -> np.ndarray:
 def _row_error(shard: Shard, table, row: int, requirements: NegativeRequirements,
                offset: int = 0) -> PairFormatError:
     """The error of a bad row, with the field and reason the row-by-row reader gives."""
-    values = [table.column(name)[row].as_py() for name in ("query", "positive")]
-    negatives = table.column("negatives")[row].as_py() if "negatives" in table.column_names else []
+    values = [arrow_strings(table.column(name).slice(row, 1))[0] for name in ("query", "positive")]
+    negatives = arrow_strings(table.column("negatives").slice(row, 1))[0] if "negatives" in table.column_names else []
     extra = [table.column(name)[row].as_py() if name in table.column_names else None
              for name in requirements.extra_fields]
     try:
@@ -327,6 +331,17 @@ def _row_error(shard: Shard, table, row: int, requirements: NegativeRequirements
     except _RowError as err:
         return PairFormatError(shard.path, offset + row + 1, err.field, err.reason)
     raise AssertionError(f"{shard.path}: row {offset + row + 1} failed Arrow's check but passed Python's")
+
+
+def _not_utf8(array) -> np.ndarray:
+    """(values,) bool: the strings of an Arrow string array whose bytes are not UTF-8."""
+    import pyarrow as pa
+
+    try:
+        array.validate(full=True)  # the common case: all valid, checked in C++
+        return np.zeros(len(array), dtype=bool)
+    except pa.ArrowInvalid:
+        return np.array([isinstance(value, InvalidUtf8) for value in arrow_strings(array)], dtype=bool)
 
 
 def _replace_invalid(shard: Shard, decoded: DecodedShard, wanted: np.ndarray,

@@ -28,8 +28,8 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from ..embedder import PROGRESS_MIN_TEXTS, TextKind, prepare_texts, tokenize_texts
-from ..model_files import EmbedderSettings, read_settings
+from ..embedder import PROGRESS_MIN_TEXTS, TextKind, check_texts, prepare_texts, tokenize_texts
+from ..model_files import EmbedderSettings, read_settings, refuse_remote_code
 
 MANIFEST = "export_manifest.json"
 MANIFEST_FORMAT = "gtekit-onnx"
@@ -126,7 +126,7 @@ class OnnxEmbedder:
         ort = require_onnxruntime()
         from transformers import AutoTokenizer
 
-        folder = Path(folder)
+        folder = refuse_remote_code(Path(folder))
         manifest = ExportManifest.read(folder)
         precision = Precision.INT8 if int8 else Precision.FP32
         filename = manifest.files.get(precision.value)
@@ -140,7 +140,7 @@ class OnnxEmbedder:
         options.intra_op_num_threads = threads or 0
         options.inter_op_num_threads = 1
         session = ort.InferenceSession(str(folder / filename), options, providers=["CPUExecutionProvider"])
-        tokenizer = AutoTokenizer.from_pretrained(folder)
+        tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=False)
         return cls(session, tokenizer, read_settings(folder), manifest, folder, precision)
 
     # ----------------------------------------------------------------- properties
@@ -176,6 +176,7 @@ class OnnxEmbedder:
             texts = [texts]
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        check_texts(texts)
         normalize = self.settings.normalize if normalize is None else normalize
         # the in-graph normalisation when it is wanted; else the raw pooled vector, normalised here if asked
         output_name = SENTENCE_OUTPUT if normalize and self.manifest.normalized_output else POOLED_OUTPUT

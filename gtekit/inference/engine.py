@@ -8,7 +8,8 @@ The pipeline, per window of ``window_size`` texts:
    in this process (:class:`InProcessRunner`), or spread over
    ``processes`` worker processes started with ``spawn`` (:class:`ProcessPoolRunner`), each holding
    its own copy of the model and ``torch.set_num_threads(cores // processes)`` threads; results come
-   back in submission order, a bounded number of batches in flight;
+   back in submission order, a bounded number of batches in flight. A worker ends by itself when the
+   process that started it is gone (killed, it could not shut the pool down);
 3. each window's embeddings are put back in input order (batches run longest first) and, unless
    ``normalize`` is off, L2-normalised (``F.normalize``, as ``Embedder.encode``).
 
@@ -24,6 +25,7 @@ import copy
 import os
 import queue
 import threading
+import time
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -34,13 +36,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..embedder import Embedder
+from ..embedder import Embedder, check_texts
 from .backends import BatchEncoder, load_model
 from .batching import Batch, window_batches
 from .inputs import TextRecord
 from .options import DEFAULT_BATCH_SIZE, DEFAULT_MAX_BATCH_TOKENS, DEFAULT_WINDOW_SIZE, Backend, ComputePrecision
 
 PREFETCH_WINDOWS = 2
+PARENT_CHECK_SECONDS = 0.2  # how often a worker process checks that the process that started it is there
 
 
 @dataclass(frozen=True)
@@ -101,10 +104,28 @@ class InProcessRunner:
 _WORKER_ENCODER: BatchEncoder | None = None
 
 
-def _start_worker(model: str, options: EncodeOptions, threads: int) -> None:
+def _start_worker(model: str, options: EncodeOptions, threads: int, parent: int) -> None:
     global _WORKER_ENCODER
+    _end_with_parent(parent)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     _WORKER_ENCODER = options.load(model, threads=threads).encoder
+
+
+def _end_with_parent(parent: int) -> None:
+    """End this worker process as soon as ``parent`` (the process that started the pool) is gone.
+
+    A watch thread sees the parent's death as a new parent process id (the orphan is adopted by init or
+    a subreaper), also if it died before this worker got here. Not ``prctl(PR_SET_PDEATHSIG)``: Linux
+    sends that signal when the *thread* that started the worker ends, which may be long before the pool
+    does. The multiprocessing resource tracker ends by itself once its pipe's last writer (this worker
+    among them) is gone."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_CHECK_SECONDS)
+        os._exit(1)  # no cleanup to wait for: the batches in flight belong to a run that has ended
+
+    threading.Thread(target=watch, name="gtekit-parent-watch", daemon=True).start()
 
 
 def _encode_in_worker(features: dict[str, np.ndarray]) -> np.ndarray:
@@ -123,7 +144,8 @@ class ProcessPoolRunner:
         threads = threads or max(1, available_cores() // processes)
         self.processes = processes
         self.executor = ProcessPoolExecutor(max_workers=processes, mp_context=get_context("spawn"),
-                                            initializer=_start_worker, initargs=(model, options, threads))
+                                            initializer=_start_worker,
+                                            initargs=(model, options, threads, os.getpid()))
 
     def map(self, batches: Iterable[Batch]) -> Iterator[np.ndarray]:
         in_flight: deque[Future] = deque()
@@ -184,6 +206,7 @@ class TextEncoder:
         TextEncoder can stand in for a model. ``batch_size``, ``normalize``, ``kind``: None means the
         options' value. No progress bar (``show_progress`` is accepted and ignored)."""
         texts = [texts] if isinstance(texts, str) else texts
+        check_texts(texts)
         changes = {"batch_size": batch_size, "normalize": normalize, "kind": kind}
         encoder = self.with_options(**{key: value for key, value in changes.items() if value is not None})
         records = [TextRecord(str(i), text) for i, text in enumerate(texts)]

@@ -1,24 +1,42 @@
 """Texts to encode, streamed with their ids from .txt, .jsonl(.gz) and .parquet files, never loaded whole.
 
-- ``.txt``: one text per line; an empty line is an error (line numbers are ids, so none is skipped).
+- ``.txt``: one text per line; an empty or whitespace-only line is an error (line numbers are ids).
 - ``.jsonl``, ``.jsonl.gz``, ``.ndjson``, ``.json.gz``: one JSON object per line, the text in
-  ``text_field``; blank lines are skipped.
+  ``text_field``; blank lines are not rows and are passed over (their numbers are not ids).
 - ``.parquet``: the text in column ``text_field``, read one record batch at a time.
 
 A record's id is its ``id_field`` value (JSONL and Parquet; a string or an integer) or, by default,
 ``"<file>:<n>"``: the file as given and its line number (rows of a Parquet file counted from 1 too).
-Errors name the file, the line (or row) and the field. Depends on pyarrow and the line readers of
+A text must be a string with more than whitespace and a UTF-8 encoding (no lone surrogate, which
+JSON's ``"\\ud800"`` escape makes; no bytes that are not UTF-8). A bad row is an error naming the file,
+the line (or row) and the field; when the caller passes a ``skipped`` list, it is left out and listed
+there (:class:`SkippedRow`) instead, so the output never lacks a row unaccounted for. A damaged or
+missing file is always an error. :func:`input_fingerprint` hashes an input file, so that a resumed encoding
+can tell whether it changed. Depends on pyarrow, ``gtekit.text_checks`` and the line readers of
 ``gtekit.data.text_files``.
 """
 
 from __future__ import annotations
 
+import hashlib
+import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
+from typing import Any
 
-from ..data.text_files import JSONL_SUFFIXES, MISSING, checked_text, json_object, numbered_lines, text_line
+from ..data.text_files import (
+    JSONL_SUFFIXES,
+    MISSING,
+    arrow_strings,
+    checked_text,
+    decoded_line,
+    json_object,
+    numbered_raw_lines,
+    text_line,
+)
+from ..text_checks import text_problem
 
 PARQUET_BATCH_ROWS = 8192
 COUNT_CHUNK_BYTES = 1 << 22
@@ -43,6 +61,19 @@ class TextRecord:
 
     id: str
     text: str
+
+
+@dataclass(frozen=True)
+class SkippedRow:
+    """A row left out because it is not a valid record: where it is, its id when it has a readable one, and why."""
+
+    file: str
+    line: int  # 1-based line (Parquet: row)
+    id: str | None
+    problem: str  # the error it would have raised, naming the file, line and field
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "file": self.file, "line": self.line, "problem": self.problem}
 
 
 def input_format(path: str | Path) -> InputFormat:
@@ -71,17 +102,30 @@ def check_inputs(paths: Sequence[str | Path], text_field: str, id_field: str | N
                     raise ValueError(f"{path}: no column {column!r}; columns: {', '.join(names)}")
 
 
-def iter_records(paths: Sequence[str | Path], *, text_field: str = "text",
-                 id_field: str | None = None) -> Iterator[TextRecord]:
-    """Every record of ``paths``, file after file, in file order."""
+def iter_records(paths: Sequence[str | Path], *, text_field: str = "text", id_field: str | None = None,
+                 skipped: list[SkippedRow] | None = None) -> Iterator[TextRecord]:
+    """Every record of ``paths``, file after file, in file order. A bad row raises a ValueError naming the
+    file, line and field; with a ``skipped`` list, it is appended there instead and left out."""
     for path in paths:
         kind = input_format(path)
         if kind is InputFormat.TXT:
-            yield from _txt_records(str(path))
+            yield from _txt_records(str(path), skipped)
         elif kind is InputFormat.JSONL:
-            yield from _jsonl_records(str(path), text_field, id_field)
+            yield from _jsonl_records(str(path), text_field, id_field, skipped)
         else:
-            yield from _parquet_records(str(path), text_field, id_field)
+            yield from _parquet_records(str(path), text_field, id_field, skipped)
+
+
+def input_fingerprint(path: str | Path) -> dict[str, Any]:
+    """``{"path", "size", "mtime_ns", "sha256"}`` of an input file, the SHA-256 of its bytes read in chunks:
+    what a resumed encoding checks the file against. Anything but a regular file (a named pipe can be read
+    once only) gets ``{"path"}`` alone, and cannot be checked."""
+    if not Path(path).is_file():
+        return {"path": str(path)}
+    with open(path, "rb") as handle:
+        status = os.fstat(handle.fileno())
+        digest = hashlib.file_digest(handle, "sha256").hexdigest()
+    return {"path": str(path), "size": status.st_size, "mtime_ns": status.st_mtime_ns, "sha256": digest}
 
 
 def count_records(paths: Sequence[str | Path]) -> int | None:
@@ -113,21 +157,52 @@ def _count_lines(path: Path) -> int:
     return lines + (last != b"\n")
 
 
-def _txt_records(path: str) -> Iterator[TextRecord]:
-    for number, line in numbered_lines(path):
-        yield TextRecord(f"{path}:{number}", text_line(path, number, line))
-
-
-def _jsonl_records(path: str, text_field: str, id_field: str | None) -> Iterator[TextRecord]:
-    for number, line in numbered_lines(path):
-        if not line.strip():
+def _txt_records(path: str, skipped: list[SkippedRow] | None) -> Iterator[TextRecord]:
+    for number, raw in numbered_raw_lines(path):
+        try:
+            record = TextRecord(f"{path}:{number}", text_line(path, number, decoded_line(path, number, raw)))
+        except ValueError as error:
+            _skip(skipped, error, path, number, f"{path}:{number}")
             continue
-        row = json_object(path, number, line)
-        yield _record(path, number, row.get(text_field, MISSING), text_field,
-                      row.get(id_field, MISSING) if id_field else None, id_field)
+        yield record
 
 
-def _parquet_records(path: str, text_field: str, id_field: str | None) -> Iterator[TextRecord]:
+def _jsonl_records(path: str, text_field: str, id_field: str | None,
+                   skipped: list[SkippedRow] | None) -> Iterator[TextRecord]:
+    for number, raw in numbered_raw_lines(path):
+        row: dict | None = None
+        try:
+            line = decoded_line(path, number, raw)
+            if not line.strip():
+                continue
+            row = json_object(path, number, line)
+            record = _record(path, number, row.get(text_field, MISSING), text_field,
+                             row.get(id_field, MISSING) if id_field else None, id_field)
+        except ValueError as error:
+            _skip(skipped, error, path, number, _readable_id(path, number, row, id_field))
+            continue
+        yield record
+
+
+def _skip(skipped: list[SkippedRow] | None, error: ValueError, path: str, number: int, ident: str | None) -> None:
+    """Raise ``error``, or list the row in ``skipped`` when the caller keeps such a list."""
+    if skipped is None:
+        raise error
+    skipped.append(SkippedRow(path, number, ident, str(error)))
+
+
+def _readable_id(path: str, number: int, row: dict | None, id_field: str | None) -> str | None:
+    """The id of a bad row, where it has one (its default id, or a valid ``id_field`` value)."""
+    if id_field is None:
+        return f"{path}:{number}"
+    value = row.get(id_field) if row is not None else None
+    if isinstance(value, bool) or not isinstance(value, str | int) or value == "":
+        return None
+    return str(value)
+
+
+def _parquet_records(path: str, text_field: str, id_field: str | None,
+                     skipped: list[SkippedRow] | None) -> Iterator[TextRecord]:
     import pyarrow.parquet as pq
 
     parquet = pq.ParquetFile(path)
@@ -137,11 +212,16 @@ def _parquet_records(path: str, text_field: str, id_field: str | None) -> Iterat
         raise ValueError(f"{path}: no column {missing[0]!r}; columns: {', '.join(parquet.schema_arrow.names)}")
     number = 0
     for batch in parquet.iter_batches(batch_size=PARQUET_BATCH_ROWS, columns=columns):
-        texts = batch.column(text_field).to_pylist()
-        ids = batch.column(id_field).to_pylist() if id_field else [None] * len(texts)
+        texts = arrow_strings(batch.column(text_field))
+        ids = arrow_strings(batch.column(id_field)) if id_field else [None] * len(texts)
         for text, value in zip(texts, ids, strict=True):
             number += 1
-            yield _record(path, number, text, text_field, value, id_field)
+            try:
+                record = _record(path, number, text, text_field, value, id_field)
+            except ValueError as error:
+                _skip(skipped, error, path, number, _readable_id(path, number, {id_field: value}, id_field))
+                continue
+            yield record
 
 
 def _record(path: str, number: int, text: object, text_field: str, value: object, id_field: str | None) -> TextRecord:
@@ -153,4 +233,6 @@ def _record(path: str, number: int, text: object, text_field: str, value: object
     if isinstance(value, bool) or not isinstance(value, str | int) or value == "":
         raise ValueError(f"{path}:{number}: id field {id_field!r} must be a non-empty string or an integer, "
                          f"got {value!r}")
+    if isinstance(value, str) and not value.isascii() and value.strip() and (problem := text_problem(value)):
+        raise ValueError(f"{path}:{number}: id field {id_field!r} {problem}")
     return TextRecord(str(value), text)

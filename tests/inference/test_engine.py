@@ -84,3 +84,9 @@ def test_text_encoder_stands_in_for_a_model_in_the_evaluation_runner(tiny_embedd
     assert encoder.encode("one text").shape == (1, 32)
     with pytest.raises(ValueError, match="precision cannot change"):
         encoder.with_options(precision="int8")
+
+
+def test_encode_names_the_index_of_a_text_the_tokenizer_cannot_take(tiny_embedder):
+    encoder = TextEncoder(tiny_embedder, EncodeOptions(window_size=2, prefetch_windows=0))
+    with pytest.raises(ValueError, match=r"^texts\[3\] holds a lone surrogate U\+DBFF at character 0"):
+        encoder.encode(["a", "b", "c", "\udbff"])

@@ -129,3 +129,25 @@ def test_reader_errors_name_the_problem(tmp_path):
     (folder / "part-00000.npy").unlink()
     with pytest.raises(ShardsFormatError, match=r"listed in .* but missing"):
         EncodedShards.open(folder)
+
+
+@pytest.mark.parametrize("damaged", ["part-00001.npy", "part-00001.parquet"])
+def test_a_damaged_shard_is_named_and_written_again_on_resume(tmp_path, caplog, damaged):
+    writer = ShardWriter(tmp_path, HEADER, shard_size=2)
+    writer.append(*_rows(0, 7))
+    writer.close()
+    path = tmp_path / damaged
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])  # as a full disk or a bad copy leaves it
+    with pytest.raises(ShardsFormatError, match=rf"{damaged}: (truncated|not a readable)"):
+        EncodedShards.open(tmp_path)
+    resumed = ShardWriter(tmp_path, HEADER, shard_size=2)
+    assert not resumed.complete and resumed.rows_written == 2  # shard 1 and those after it are written again
+    assert f"{damaged}: " in caplog.text and "encoding again from shard 1 (row 3 on)" in caplog.text
+    resumed.append(*_rows(2, 7))
+    shards = resumed.close()
+    assert shards.ids() == _rows(0, 7)[0]
+    np.testing.assert_array_equal(shards.embeddings(), _rows(0, 7)[2])
+    with (tmp_path / "part-00003.npy").open("ab") as handle:
+        handle.write(b"\0" * 16)  # longer than its header says: damaged too
+    with pytest.raises(ShardsFormatError, match=r"part-00003\.npy: .* bytes"):
+        EncodedShards.open(tmp_path)
