@@ -13,21 +13,18 @@ from __future__ import annotations
 
 import json
 import logging
-import random
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from ..atomic import atomic_path
-from ..config import CurriculumKind, Recipe, Recompute, recipe_to_yaml
-from ..data.curriculum import EasyToHardNegatives
-from ..data.pairs import Pair, PairFormatError, load_sources
+from ..config import Recipe, Recompute, recipe_to_yaml
+from ..data.pairs import Pair
 from ..data.sampler import SourceSampler
 from ..embedder import Embedder
 from ..evaluation.guard import check_no_evaluation_overlap
@@ -36,6 +33,14 @@ from .batches import BatchLoader, BatchPreparer, BatchStream, PreparedBatch
 from .checkpoint import latest_checkpoint, load_checkpoint, random_state, save_checkpoint
 from .distributed import ProcessGroup, gather_with_grad, init_process_group, loss_scale
 from .grad_cache import cached_backward, to_device
+from .recipe_parts import (
+    build_model,
+    check_mixture_names,
+    check_positions,
+    load_training_sources,
+    negative_curriculum,
+    seed_everything,
+)
 from .recompute import enable_recompute
 from .schedule import warmup_linear_decay
 from .validation import Validation
@@ -48,19 +53,6 @@ class TrainResult:
     model_dir: Path
     steps: int
     losses: list[float] = field(default_factory=list)
-
-
-def build_model(recipe: Recipe) -> Embedder:
-    """The Embedder a recipe names: loaded weights, or a random encoder with the named tokenizer."""
-    m = recipe.model
-    overrides = {"max_seq_length": m.max_seq_length, "query_prefix": m.query_prefix,
-                 "document_prefix": m.document_prefix, "delimiters": m.delimiters}
-    if m.pooling is not None:
-        overrides["pooling"] = m.pooling
-    if m.random_init:
-        return Embedder.from_config(m.name, hidden_size=m.hidden_size, num_layers=m.num_layers,
-                                    num_heads=m.num_heads, seed=recipe.train.seed, **overrides)
-    return Embedder.load(m.name, **overrides)
 
 
 class Trainer:
@@ -77,17 +69,18 @@ class Trainer:
             raise ValueError(f"train.batch_size={cfg.batch_size} is the global batch: it must divide evenly "
                              f"over the {self.group.world_size} processes")
         self.per_rank = cfg.batch_size // self.group.world_size
-        _seed_everything(cfg.seed)  # the same initial weights on every rank
+        seed_everything(cfg.seed)  # the same initial weights on every rank
         self.model = (model if model is not None else build_model(recipe)).to(self.device)
+        check_positions(self.model, recipe.model.name)
         if cfg.gradient_checkpointing or cfg.recompute == Recompute.SELECTIVE:
             enable_recompute(self.model.encoder, selective=not cfg.gradient_checkpointing)
         data = recipe.data
         self.curriculum = negative_curriculum(recipe)
-        self.sources = sources if sources is not None else _load_sources(recipe, self.curriculum)
+        self.sources = sources if sources is not None else load_training_sources(recipe, self.curriculum)
         if data.guard_tasks:
             check_no_evaluation_overlap(self.sources, data.guard_tasks)
         names = [s.name for s in self.sources]
-        _check_mixture_names(data.weights, data.caps, data.prefixes, names)
+        check_mixture_names(data.weights, data.caps, data.prefixes, names)
         # every rank builds the same sampler: all draw the same source and global batch each step
         self.sampler = SourceSampler(
             [s.shard_sizes for s in self.sources], cfg.batch_size, alpha=data.alpha, seed=cfg.seed,
@@ -319,47 +312,6 @@ class Trainer:
             with atomic_path(folder) as tmp:
                 self.model.save(tmp)
         return folder
-
-
-def negative_curriculum(recipe: Recipe) -> EasyToHardNegatives | None:
-    """The hard-negative curriculum ``data.curriculum`` asks for over ``train.steps``; None when off."""
-    c = recipe.data.curriculum
-    if c.kind == CurriculumKind.NONE:
-        return None
-    return EasyToHardNegatives(recipe.data.negatives_per_query, recipe.train.steps, c.pool, c.hold)
-
-
-def _load_sources(recipe: Recipe, curriculum: EasyToHardNegatives | None) -> list:
-    """The recipe's sources; with a curriculum, each row checked for enough negatives and scores kept."""
-    data = recipe.data
-    requirements = curriculum.requirements if curriculum is not None else None
-    try:
-        return load_sources(data.sources, skip_invalid=data.skip_invalid, resident_shards=data.resident_shards,
-                            requirements=requirements)
-    except PairFormatError as error:
-        if requirements is not None and error.field == "negatives":
-            error.add_note(f"data.curriculum ranks {requirements.min_count} negatives of every pair: mine at least "
-                           f"that many (gtekit mine --num-negatives {requirements.min_count}), lower "
-                           "data.curriculum.pool, or leave such rows out with data.skip_invalid=true")
-        raise
-
-
-def _check_mixture_names(weights: dict, caps: dict, prefixes: dict, names: list[str]) -> None:
-    """data.weights, data.caps and data.prefixes may only name sources that exist, and prefix kinds that exist."""
-    for key, mapping in (("weights", weights), ("caps", caps), ("prefixes", prefixes)):
-        unknown = set(mapping) - set(names)
-        if unknown:
-            raise ValueError(f"data.{key} names unknown sources {sorted(unknown)}; sources: {names}")
-    for name, kinds in prefixes.items():
-        unknown = set(kinds) - {"query", "document"}
-        if unknown:
-            raise ValueError(f"data.prefixes.{name}: unknown kinds {sorted(unknown)}; valid: query, document")
-
-
-def _seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
 
 
 def _format(record: dict) -> str:
