@@ -30,7 +30,7 @@ from ..embedder import Embedder
 from ..evaluation.guard import check_no_evaluation_overlap
 from ..losses import LogitScale, get_loss, row_blocks
 from .batches import BatchLoader, BatchPreparer, BatchStream, PreparedBatch
-from .checkpoint import latest_checkpoint, load_checkpoint, random_state, save_checkpoint
+from .checkpoint import load_checkpoint, newest_intact_checkpoint, random_state, save_checkpoint
 from .distributed import ProcessGroup, gather_with_grad, init_process_group, loss_scale
 from .grad_cache import cached_backward, to_device
 from .recipe_parts import (
@@ -284,10 +284,11 @@ class Trainer:
         return gathered
 
     def resume(self) -> bool:
-        """Continue from the latest complete checkpoint in the output folder, if there is one.
-        Every rank reads the same folder; each restores its own random state and optimizer shard."""
+        """Continue from the newest intact checkpoint in the output folder, if there is one; a damaged newer
+        one is named in a warning and skipped. Every rank reads the same folder; each restores its own random
+        state and optimizer shard."""
         self._drop_prefetched()
-        path = latest_checkpoint(self.output_dir / "checkpoints")
+        path = newest_intact_checkpoint(self.output_dir / "checkpoints")
         if path is None:
             logger.warning("no checkpoint under %s: starting from step 0", self.output_dir)
             return False
