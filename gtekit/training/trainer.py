@@ -2,17 +2,19 @@
 
 One source per batch (GTE Eq. 4 sampler), optionally an easy-to-hard curriculum over each pair's hard
 negatives (``gtekit.data.curriculum``), AdamW, warm-up then linear decay, optional bf16 autocast, a log
-line per step, atomic checkpoints and exact resume. Batches are read and tokenized in DataLoader worker
-processes (``training.batches``) while the step computes. The same loop runs in one process or in every
-process of a torchrun job: each rank embeds its slice of the global batch, the embeddings are gathered
-with gradients, each rank's loss covers its own rows (scaled by ``distributed.loss_scale``), DDP
-averages gradients and ZeroRedundancyOptimizer shards AdamW's state.
+line per step (``train_log``: flushed as written, on disk before each checkpoint), atomic checkpoints and
+exact resume. A loss or gradient that is not finite stops the run before the optimizer applies
+it (``NonFiniteLossError``), so neither a checkpoint nor the model ever holds NaN. Batches are read and
+tokenized in DataLoader worker processes (``training.batches``) while the step computes. The same loop runs
+in one process or in every process of a torchrun job: each rank embeds its slice of the global batch, the
+embeddings are gathered with gradients, each rank's loss covers its own rows (scaled by
+``distributed.loss_scale``), DDP averages gradients and ZeroRedundancyOptimizer shards AdamW's state.
 """
 
 from __future__ import annotations
 
-import json
 import logging
+import math
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -43,9 +45,14 @@ from .recipe_parts import (
 )
 from .recompute import enable_recompute
 from .schedule import warmup_linear_decay
+from .train_log import LOG_FILE, TrainLog
 from .validation import Validation
 
 logger = logging.getLogger(__name__)
+
+
+class NonFiniteLossError(RuntimeError):
+    """The loss or the gradient norm of a step is NaN or infinite; the step was not applied."""
 
 
 @dataclass
@@ -107,6 +114,7 @@ class Trainer:
             n: {"steps": 0, "pairs": 0, "tokens": 0, "loss": 0.0, "skipped": 0} for n in names}
         self.batches = BatchLoader(self._open_stream, workers=cfg.data_workers, prefetch=cfg.prefetch,
                                    pin_memory=self.device.type == "cuda")
+        self._log: TrainLog | None = None  # open during train(), rank 0 only
 
     def _build_optimizer(self) -> torch.optim.Optimizer:
         cfg = self.recipe.train
@@ -173,8 +181,13 @@ class Trainer:
     def train_step(self) -> tuple[str, float, int, int]:
         batch = self.batches.next()
         loss = self.backward(batch)
-        if self.recipe.train.max_grad_norm > 0:
-            torch.nn.utils.clip_grad_norm_(self.parts.parameters(), self.recipe.train.max_grad_norm)
+        totals = self.group.sum(torch.stack([loss.double(), torch.tensor(float(batch.tokens), device=loss.device,
+                                                                          dtype=torch.float64)]))  # (2,) global
+        parameters = [p for p in self.parts.parameters() if p.grad is not None]
+        max_norm = self.recipe.train.max_grad_norm
+        norm = (torch.nn.utils.clip_grad_norm_(parameters, max_norm) if max_norm > 0
+                else torch.nn.utils.get_total_norm([p.grad for p in parameters]))
+        self._check_finite(batch.source, float(totals[0]), float(norm))  # the same on every rank
         self.optimizer.step()
         self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
@@ -183,9 +196,19 @@ class Trainer:
         self.step += 1
         if batch.skipped:
             self._note_skipped(batch)
-        totals = self.group.sum(torch.stack([loss.double(), torch.tensor(float(batch.tokens), device=loss.device,
-                                                                          dtype=torch.float64)]))
         return batch.source, float(totals[0]), batch.pairs, int(totals[1])
+
+    def _check_finite(self, source: str, loss: float, grad_norm: float) -> None:
+        """Stop before the optimizer applies a step whose loss or gradients are NaN or infinite."""
+        if math.isfinite(loss) and math.isfinite(grad_norm):
+            return
+        self.optimizer.zero_grad(set_to_none=True)
+        what = f"the loss is {loss}" if not math.isfinite(loss) else f"the loss is {loss:.4g} but the gradient " \
+                                                                       f"norm is {grad_norm}"
+        raise NonFiniteLossError(
+            f"step {self.step + 1} (source {source!r}): {what}. Training stopped before applying it: the newest "
+            f"checkpoint in {self.output_dir / 'checkpoints'} holds no NaN and --resume continues from it. Check "
+            "loss.temperature (too small overflows), train.lr (too high diverges) and the data of that source.")
 
     # ------------------------------------------------------------------ the loop
     def train(self, resume: bool = False, stop_after: int | None = None) -> TrainResult:
@@ -200,11 +223,28 @@ class Trainer:
             self.output_dir.mkdir(parents=True, exist_ok=True)
             (self.output_dir / "recipe.yaml").write_text(recipe_to_yaml(self.recipe))
         self.model.train()
-        losses: list[float] = []
         last = cfg.steps if stop_after is None else min(cfg.steps, self.step + stop_after)
+        with TrainLog(self.output_dir / LOG_FILE) if main else nullcontext() as log:
+            self._log = log
+            try:
+                losses = self._run_steps(last, log)
+                self._drop_prefetched()
+                self.save_checkpoint()
+            finally:
+                self._log = None
+                self._drop_prefetched()  # after an error too: stop the batch workers
+        model_dir = self.output_dir / "model"
+        if self.step >= cfg.steps:
+            self.save_model(model_dir)
+        return TrainResult(model_dir=model_dir, steps=self.step, losses=losses)
+
+    def _run_steps(self, last: int, log: TrainLog | None) -> list[float]:
+        """Steps up to ``last``: a log line each (rank 0), validation and checkpoints when due; the losses."""
+        cfg, main = self.recipe.train, self.group.is_main
+        losses: list[float] = []
         bar = tqdm(total=cfg.steps, initial=self.step, desc="train", unit="step", dynamic_ncols=True,
                    disable=not main)
-        with open(self.output_dir / "train_log.jsonl", "a", encoding="utf-8") if main else nullcontext() as log:
+        with bar:
             while self.step < last:
                 started = time.perf_counter()
                 name, loss, pairs, tokens = self.train_step()
@@ -212,25 +252,19 @@ class Trainer:
                 losses.append(loss)
                 record = self._record(name, loss, pairs, tokens, seconds)
                 if main:
-                    log.write(json.dumps(record) + "\n")
+                    log.write(record)
                     bar.update(1)
                     bar.set_postfix(loss=f"{loss:.4f}", src=name)
                     if cfg.log_every and (self.step % cfg.log_every == 0 or self.step == 1):
                         bar.write(_format(record))
                 if self.validation.due(self.step):
                     if main:
-                        log.write(json.dumps(self.validation.run(self.model, self.step, self.save_model)) + "\n")
+                        log.write(self.validation.run(self.model, self.step, self.save_model))
                         self.model.train()
                     self.group.barrier()
                 if cfg.save_every and self.step % cfg.save_every == 0 and self.step < cfg.steps:
                     self.save_checkpoint()
-        bar.close()
-        self._drop_prefetched()
-        self.save_checkpoint()
-        model_dir = self.output_dir / "model"
-        if self.step >= cfg.steps:
-            self.save_model(model_dir)
-        return TrainResult(model_dir=model_dir, steps=self.step, losses=losses)
+        return losses
 
     def _note_skipped(self, batch: PreparedBatch) -> None:
         stats = self.source_stats[batch.source]
@@ -252,7 +286,10 @@ class Trainer:
     # ------------------------------------------------------------------ persistence
     def save_checkpoint(self) -> Path | None:
         """Every rank calls this; rank 0 writes the folder (model, full optimizer state, all ranks'
-        random states) and returns its path, the others return None once it is complete."""
+        random states) and returns its path, the others return None once it is complete. The log lines of
+        the steps it covers are on disk first."""
+        if self._log is not None:
+            self._log.sync()
         if hasattr(self.optimizer, "consolidate_state_dict"):  # ZeRO: collect the shards on rank 0
             self.optimizer.consolidate_state_dict(to=0)
         random_states = self._all_random_states()
