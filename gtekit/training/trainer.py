@@ -2,8 +2,8 @@
 
 One source per batch (GTE Eq. 4 sampler), optionally an easy-to-hard curriculum over each pair's hard
 negatives (``gtekit.data.curriculum``), AdamW, warm-up then linear decay, optional bf16 autocast, a log
-line per step (``train_log``: flushed as written, on disk before each checkpoint), atomic checkpoints and
-exact resume. A loss or gradient that is not finite stops the run before the optimizer applies
+line per step, atomic checkpoints and exact resume (``run_folder``: one run per output folder; ``train_log``:
+the log survives crashes). A loss or gradient that is not finite stops the run before the optimizer applies
 it (``NonFiniteLossError``), so neither a checkpoint nor the model ever holds NaN. Batches are read and
 tokenized in DataLoader worker processes (``training.batches``) while the step computes. The same loop runs
 in one process or in every process of a torchrun job: each rank embeds its slice of the global batch, the
@@ -32,7 +32,13 @@ from ..embedder import Embedder
 from ..evaluation.guard import check_no_evaluation_overlap
 from ..losses import LogitScale, get_loss, row_blocks
 from .batches import BatchLoader, BatchPreparer, BatchStream, PreparedBatch
-from .checkpoint import load_checkpoint, newest_intact_checkpoint, random_state, save_checkpoint
+from .checkpoint import (
+    load_checkpoint,
+    newest_intact_checkpoint,
+    random_state,
+    remove_temporary_checkpoints,
+    save_checkpoint,
+)
 from .distributed import ProcessGroup, gather_with_grad, init_process_group, loss_scale
 from .grad_cache import cached_backward, to_device
 from .recipe_parts import (
@@ -44,8 +50,9 @@ from .recipe_parts import (
     seed_everything,
 )
 from .recompute import enable_recompute
+from .run_folder import RECIPE_FILE, check_fresh_folder, check_resumable, clear_run, remove_leftovers
 from .schedule import warmup_linear_decay
-from .train_log import LOG_FILE, TrainLog
+from .train_log import LOG_FILE, TrainLog, truncate_log
 from .validation import Validation
 
 logger = logging.getLogger(__name__)
@@ -115,6 +122,7 @@ class Trainer:
         self.batches = BatchLoader(self._open_stream, workers=cfg.data_workers, prefetch=cfg.prefetch,
                                    pin_memory=self.device.type == "cuda")
         self._log: TrainLog | None = None  # open during train(), rank 0 only
+        self._started = False  # train() has claimed the output folder
 
     def _build_optimizer(self) -> torch.optim.Optimizer:
         cfg = self.recipe.train
@@ -211,17 +219,17 @@ class Trainer:
             "loss.temperature (too small overflows), train.lr (too high diverges) and the data of that source.")
 
     # ------------------------------------------------------------------ the loop
-    def train(self, resume: bool = False, stop_after: int | None = None) -> TrainResult:
+    def train(self, resume: bool = False, stop_after: int | None = None, overwrite: bool = False) -> TrainResult:
         """Train to ``train.steps`` (or stop early after ``stop_after`` steps, for tests).
 
+        The first call claims ``train.output_dir``: with ``resume``, it continues the run there (see
+        ``run_folder``); with ``overwrite``, it deletes that run first; with neither, a folder that holds a
+        run is refused. A later call on the same Trainer continues where the last one stopped.
         Every rank runs this; rank 0 alone writes the log, the checkpoints and the model."""
         cfg = self.recipe.train
         main = self.group.is_main
-        if resume:
-            self.resume()
-        if main:
-            self.output_dir.mkdir(parents=True, exist_ok=True)
-            (self.output_dir / "recipe.yaml").write_text(recipe_to_yaml(self.recipe))
+        if not self._started:
+            self._start(resume, overwrite)
         self.model.train()
         last = cfg.steps if stop_after is None else min(cfg.steps, self.step + stop_after)
         with TrainLog(self.output_dir / LOG_FILE) if main else nullcontext() as log:
@@ -284,6 +292,32 @@ class Trainer:
                 "tokens_per_s": round(tokens / seconds, 1), "source_mean_loss": round(stats["loss"], 6)}
 
     # ------------------------------------------------------------------ persistence
+    def _start(self, resume: bool, overwrite: bool) -> None:
+        """Claim the output folder (every rank looks before rank 0 changes anything): check it, resume or clear
+        the run in it, remove what crashed writes left, store the recipe, and cut the log back to the step
+        resumed from (later steps are trained again)."""
+        if resume and overwrite:
+            raise ValueError(f"--resume continues the run in {self.output_dir} and --overwrite deletes it: give one")
+        if not resume:
+            check_fresh_folder(self.output_dir, overwrite)
+        self.group.barrier()
+        if resume:
+            self.resume()
+        self.group.barrier()  # every rank has compared the recipe with the stored one before it is replaced
+        if self.group.is_main:
+            self.output_dir.mkdir(parents=True, exist_ok=True)
+            if overwrite:
+                logger.warning("--overwrite: deleted %s from %s", ", ".join(clear_run(self.output_dir)) or "nothing",
+                               self.output_dir)
+            remove_leftovers(self.output_dir)
+            remove_temporary_checkpoints(self.output_dir / "checkpoints")
+            with atomic_path(self.output_dir / RECIPE_FILE) as tmp:
+                tmp.write_text(recipe_to_yaml(self.recipe), encoding="utf-8")
+            if resume and (dropped := truncate_log(self.output_dir / LOG_FILE, self.step)):
+                logger.warning("%s: dropped %d line(s) after step %d, which is trained again", LOG_FILE, dropped,
+                               self.step)
+        self._started = True
+
     def save_checkpoint(self) -> Path | None:
         """Every rank calls this; rank 0 writes the folder (model, full optimizer state, all ranks'
         random states) and returns its path, the others return None once it is complete. The log lines of
@@ -321,14 +355,16 @@ class Trainer:
         return gathered
 
     def resume(self) -> bool:
-        """Continue from the newest intact checkpoint in the output folder, if there is one; a damaged newer
-        one is named in a warning and skipped. Every rank reads the same folder; each restores its own random
-        state and optimizer shard."""
+        """Continue from the newest intact checkpoint in the output folder, if there is one, after checking
+        that the recipe may resume it (``run_folder.check_resumable``); a damaged newer checkpoint is named
+        in a warning and skipped. Every rank reads the same folder; each restores its own random state and
+        optimizer shard."""
         self._drop_prefetched()
         path = newest_intact_checkpoint(self.output_dir / "checkpoints")
         if path is None:
             logger.warning("no checkpoint under %s: starting from step 0", self.output_dir)
             return False
+        check_resumable(self.output_dir, self.recipe)
         state = load_checkpoint(path, self.parts, self.optimizer, rank=self.group.rank, device=self.device)
         self.scheduler.load_state_dict(state["scheduler"])
         self.sampler.load_state_dict(state["sampler"])
