@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 
-.PHONY: install install-test quickstart test test-fast check claims bench lock clean
+.PHONY: install install-test quickstart test test-fast faults check claims bench lock clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,11 @@ test: $(VENV)/.installed-test
 ## test-fast: skip the tests that load the real MiniLM
 test-fast: $(VENV)/.installed-test
 	$(BIN)/python -m pytest -q -m "not minilm and not slow"
+
+## faults: the crash tests (SIGKILL at seeded points, truncated files, hostile input); GTEKIT_FAULTS_REPORT=FILE
+## appends a line per suite with the faults injected and the bytes compared
+faults: $(VENV)/.installed-test
+	$(BIN)/python -m pytest -q -m faults
 
 ## check: lint
 check: $(VENV)/.installed-test
