@@ -37,8 +37,8 @@ def check_positions(model: Embedder, name: str) -> None:
     positions = getattr(model.encoder.config, "max_position_embeddings", None)
     length = model.settings.max_seq_length
     if isinstance(positions, int) and length > positions:
-        raise ConfigError(f"model.max_seq_length={length} is more than model {name} has positions for "
-                          f"(max_position_embeddings {positions}): set it in [1, {positions}]")
+        raise ConfigError(f"model.max_seq_length={length} is more than the {positions} positions of model {name!r} "
+                          f"(max_position_embeddings in its config): set it in [1, {positions}]")
 
 
 def negative_curriculum(recipe: Recipe) -> EasyToHardNegatives | None:
