@@ -112,6 +112,8 @@ def verify_checkpoint(path: Path) -> None:
         if not isinstance(entries, dict):
             raise CorruptCheckpointError(f"{manifest}: no \"files\" object")
         for name, expected in entries.items():
+            if not isinstance(expected, dict):
+                raise CorruptCheckpointError(f"{manifest}: the entry of {name!r} is not an object")
             found = _fingerprint(path / name) if (path / name).is_file() else None
             if found is None:
                 raise CorruptCheckpointError(f"{path / name}: missing (listed in {MANIFEST_FILE})")
