@@ -60,14 +60,28 @@ def build_parser() -> argparse.ArgumentParser:
     for module in (data_mine, data_build, data_stats):
         module.add_parser(data_commands)
 
+    from .training.run_folder import RESUMABLE
+
     train = commands.add_parser("train", help="train a model from a YAML recipe",
+                                formatter_class=argparse.RawDescriptionHelpFormatter,
                                 description="Train from a YAML recipe (see recipes/). Checkpoints go to "
-                                            "train.output_dir/checkpoints, the final model to train.output_dir/model.")
+                                            "train.output_dir/checkpoints, the final model to train.output_dir/model."
+                                            "\n\nOne run per output folder: a folder that already holds a run "
+                                            "(checkpoints, train_log.jsonl, model) needs --resume or --overwrite. "
+                                            "On --resume the recipe must be the one the run started with "
+                                            "(train.output_dir/recipe.yaml), except for these settings:\n  "
+                                            + "\n  ".join(RESUMABLE)
+                                            + "\n(train.steps extends or shortens the run: the learning-rate "
+                                              "schedule then runs to the new last step).")
     train.add_argument("recipe", help="YAML recipe file")
     train.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                        help="override a recipe value, e.g. --set train.lr=1e-4 (repeatable)")
     train.add_argument("--resume", action="store_true",
-                       help="continue from the latest complete checkpoint in train.output_dir")
+                       help="continue the run in train.output_dir from its newest intact checkpoint (a damaged "
+                            "newer one is named and skipped); settings that change what is trained must not change")
+    train.add_argument("--overwrite", action="store_true",
+                       help="delete the run in train.output_dir (checkpoints, train_log.jsonl, model, best_model, "
+                            "recipe.yaml) and start again")
     train.add_argument("--dry-run", action="store_true",
                        help="check the recipe before a cluster: build everything it describes at toy scale (a tiny "
                             "random BERT, batch 8, <= 32 tokens, stdlib sample data if its sources are missing) "
@@ -134,7 +148,7 @@ def _train(args) -> int:
         return _dry_run(args, recipe)
     if args.output_dir:
         raise ValueError("--output-dir goes with --dry-run; to train elsewhere, --set train.output_dir=DIR")
-    result = Trainer(recipe).train(resume=args.resume)
+    result = Trainer(recipe).train(resume=args.resume, overwrite=args.overwrite)
     print(f"trained {result.steps} steps; model saved to {result.model_dir}")
     return 0
 
@@ -151,7 +165,7 @@ def _dry_run(args, recipe) -> int:
     if main_process:
         print(f"dry run of {args.recipe}: the recipe at toy scale, {shrunk.train.steps} steps, into {output_dir}")
         print("\n".join(f"  {line}" for line in lines))
-    result = Trainer(shrunk).train()
+    result = Trainer(shrunk).train(overwrite=args.overwrite)
     if main_process:
         print(f"dry run passed: {result.steps} steps; checkpoints in {output_dir / 'checkpoints'}, "
               f"model in {result.model_dir}")

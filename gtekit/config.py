@@ -1,8 +1,9 @@
 """Typed recipe configuration: dataclasses loaded from YAML, with dotted command-line overrides.
 
 ``load_recipe("recipes/quickstart.yaml", ["train.lr=1e-4"])`` -> ``Recipe``. An unknown key, a
-value of the wrong type or a value outside an option's choices (the ``StrEnum`` classes below) is an
-error that names the key and lists the valid ones. Fields keep plain strings, as written in YAML; a
+value of the wrong type, a value outside an option's choices (the ``StrEnum`` classes below) or a number
+outside its field's range (every int and float field declares one: ``ranged``) is an error that names the
+key and lists the valid values. Fields keep plain strings, as written in YAML; a
 ``StrEnum`` member equals its string. Depends on nothing else in gtekit: the names of the losses and
 poolings are listed here again, and tests check that they match ``gtekit.losses.LOSSES`` and
 ``gtekit.pooling.POOLINGS``.
@@ -13,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import glob
+import math
 import re
 import types
 import typing
@@ -77,17 +79,75 @@ def check_device(key: str, value: Any) -> None:
         raise ConfigError(f"{key}: unknown value {value!r}; valid: {', '.join(valid)}, cuda:N (N: a GPU index)")
 
 
+@dataclass(frozen=True)
+class Range:
+    """The values a numeric field allows: ``low <= x <= high`` (``<`` where open); None: unbounded."""
+
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False  # low < x instead of low <= x
+    high_open: bool = False  # x < high instead of x <= high
+    note: str = ""  # what the bounds or special values mean, e.g. "0: never"
+
+    def contains(self, value: float) -> bool:
+        if self.low is not None and (value <= self.low if self.low_open else value < self.low):
+            return False
+        return self.high is None or (value < self.high if self.high_open else value <= self.high)
+
+    def describe(self) -> str:
+        """``>= 1``, ``> 0``, ``in [0, 1]``, ``in [0, 1)``."""
+        low, high = _number(self.low), _number(self.high)
+        if self.high is None:
+            return f"{'>' if self.low_open else '>='} {low}"
+        if self.low is None:
+            return f"{'<' if self.high_open else '<='} {high}"
+        return f"in {'(' if self.low_open else '['}{low}, {high}{')' if self.high_open else ']'}"
+
+
+def _number(value: float | None) -> str:
+    return str(int(value)) if value is not None and float(value).is_integer() else str(value)
+
+
+def ranged(default: Any, allowed: Range) -> Any:
+    """A dataclass field with ``default`` whose values must lie in ``allowed`` (checked by ``check_ranges``)."""
+    return field(default=default, metadata={"range": allowed})
+
+
+AT_LEAST_0 = Range(0)
+AT_LEAST_1 = Range(1)
+POSITIVE = Range(0, low_open=True)
+SHARE = Range(0, 1)
+
+
+def check_number(key: str, value: Any, allowed: Range) -> None:
+    """Raise a ConfigError naming ``key`` and the allowed range unless ``value`` is a finite number in it."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"{key} must be a finite number {allowed.describe()}, got {value}")
+    if not allowed.contains(value):
+        note = f" ({allowed.note})" if allowed.note else ""
+        raise ConfigError(f"{key} must be {allowed.describe()}{note}, got {value}")
+
+
+def check_ranges(config: Any, section: str) -> None:
+    """Check every field of dataclass ``config`` that declares a range; ``section`` prefixes the names."""
+    for f in dataclasses.fields(config):
+        allowed = f.metadata.get("range")
+        value = getattr(config, f.name)
+        if allowed is not None and value is not None:
+            check_number(f"{section}.{f.name}", value, allowed)
+
+
 @dataclass
 class ModelConfig:
     """The encoder to train."""
 
     name: str = "all-MiniLM-L6-v2"  # local folder, bundled model or hub name
     random_init: bool = False  # a random BERT with `name`'s tokenizer instead of `name`'s weights
-    hidden_size: int = 384  # random_init only
-    num_layers: int = 6  # random_init only
-    num_heads: int = 12  # random_init only
+    hidden_size: int = ranged(384, AT_LEAST_1)  # random_init only; a multiple of num_heads
+    num_layers: int = ranged(6, AT_LEAST_1)  # random_init only
+    num_heads: int = ranged(12, AT_LEAST_1)  # random_init only
     pooling: str | None = None  # a PoolingName: mean | cls | last; None keeps the model's own
-    max_seq_length: int = 128
+    max_seq_length: int = ranged(128, Range(1, note="tokens; at most the model's position embeddings"))
     query_prefix: str = ""
     document_prefix: str = ""
     delimiters: bool = False  # cpt-text '[' ']' / '{' '}' around queries / documents
@@ -95,6 +155,10 @@ class ModelConfig:
     def __post_init__(self) -> None:
         if self.pooling is not None:
             check_choice("model.pooling", self.pooling, PoolingName)
+        check_ranges(self, "model")
+        if self.random_init and self.hidden_size % self.num_heads:
+            raise ConfigError(f"model.hidden_size={self.hidden_size} must be a multiple of "
+                              f"model.num_heads={self.num_heads} (random_init)")
 
 
 class CurriculumKind(enum.StrEnum):
@@ -109,16 +173,15 @@ class CurriculumConfig:
     """A curriculum over hard-negative difficulty (``gtekit.data.curriculum``, docs/curriculum.md)."""
 
     kind: str = "none"  # a CurriculumKind: none | easy_to_hard
-    pool: int = 0  # easy_to_hard: the hardest `pool` negatives of a pair are ranked (0: all it has); every
-    # pair needs at least that many, and the window of negatives_per_query slides over them
-    hold: float = 0.0  # easy_to_hard: the last share of the steps stays on the hardest window
+    pool: int = ranged(0, Range(0, note="0: all of a pair's negatives"))  # easy_to_hard: the hardest `pool`
+    # negatives of a pair are ranked (0: all it has); every pair needs at least that many, and the window of
+    # negatives_per_query slides over them
+    hold: float = ranged(0.0, Range(0, 1, high_open=True, note="a share of the steps"))  # easy_to_hard: the last
+    # share of the steps stays on the hardest window
 
     def __post_init__(self) -> None:
         check_choice("data.curriculum.kind", self.kind, CurriculumKind)
-        if self.pool < 0:
-            raise ConfigError(f"data.curriculum.pool must be >= 0 (0: all of a pair's negatives), got {self.pool}")
-        if not 0 <= self.hold < 1:
-            raise ConfigError(f"data.curriculum.hold is a share of the steps in [0, 1), got {self.hold}")
+        check_ranges(self, "data.curriculum")
 
 
 @dataclass
@@ -130,19 +193,26 @@ class DataConfig:
     ``prefixes`` name sources; an unknown name is an error."""
 
     sources: list[str] = field(default_factory=list)  # files, folders, globs (JSONL, JSONL.gz, Parquet), mixtures
-    alpha: float = 0.5  # p_i ∝ n_i^α
-    weights: dict[str, float] = field(default_factory=dict)  # per-source multipliers on n_i^α
+    alpha: float = ranged(0.5, Range(0, note="0: every source equally likely, 1: in proportion to its size"))
+    # p_i ∝ n_i^α
+    weights: dict[str, float] = field(default_factory=dict)  # per-source multipliers on n_i^α (>= 0; 0: off)
     caps: dict[str, int] = field(default_factory=dict)  # a capped source counts min(n, cap) examples, for p_i and
     # per epoch: each epoch takes the first `cap` examples of its (shard, row) order, a different subset each epoch
     prefixes: dict[str, dict[str, str]] = field(default_factory=dict)  # {source: {query: "...", document: "..."}}
     # instead of the model's query/document prefix, for that source's batches
-    negatives_per_query: int = 0  # hard negatives used per pair (group size - 1)
+    negatives_per_query: int = ranged(0, AT_LEAST_0)  # hard negatives used per pair (group size - 1)
     skip_invalid: bool = False  # skip and count malformed rows instead of stopping
     guard_tasks: list[str] = field(default_factory=lambda: ["offline"])  # refuse sources repeating their texts
-    resident_shards: int = 0  # decoded shards of streamed sources kept per process (0: one per source, plus one)
+    resident_shards: int = ranged(0, Range(0, note="0: one per source, plus one"))  # decoded shards of streamed
+    # sources kept per process
     curriculum: CurriculumConfig = field(default_factory=CurriculumConfig)  # off by default
 
     def __post_init__(self) -> None:
+        check_ranges(self, "data")
+        for name, weight in self.weights.items():
+            check_number(f"data.weights.{name}", weight, Range(0, note="0: the source is off"))
+        for name, cap in self.caps.items():
+            check_number(f"data.caps.{name}", cap, AT_LEAST_1)
         c, k = self.curriculum, self.negatives_per_query
         if c.kind != CurriculumKind.NONE and k < 1:
             raise ConfigError(f"data.curriculum.kind={c.kind} chooses among hard negatives: "
@@ -157,10 +227,12 @@ class LossConfig:
     """The contrastive objective (gtekit.losses)."""
 
     name: str = "gte"  # a LossName: gte | infonce | symmetric
-    temperature: float = 0.01  # τ; for `symmetric`, the initial value of the trainable τ
+    temperature: float = ranged(0.01, Range(0, low_open=True, note="τ divides the similarities; GTE uses 0.01"))
+    # τ; for `symmetric`, the initial value of the trainable τ
 
     def __post_init__(self) -> None:
         check_choice("loss.name", self.name, LossName)
+        check_ranges(self, "loss")
 
 
 @dataclass
@@ -168,29 +240,35 @@ class TrainConfig:
     """Optimisation and bookkeeping."""
 
     output_dir: str = "runs/train"
-    steps: int = 100
-    batch_size: int = 32  # pairs per step
-    chunk_size: int = 0  # > 0: gradient cache, encoding at most this many texts at once (0: whole batch)
-    lr: float = 2e-5
-    weight_decay: float = 0.01
-    warmup_ratio: float = 0.05  # linear warm-up over this share of steps, then linear decay to 0
-    max_grad_norm: float = 1.0
-    loss_block_size: int = 0  # > 0 with chunk_size: loss and its backward over this many rows at a time
+    steps: int = ranged(100, AT_LEAST_1)
+    batch_size: int = ranged(32, AT_LEAST_1)  # pairs per step
+    chunk_size: int = ranged(0, Range(0, note="0: the whole batch at once"))  # > 0: gradient cache, encoding at
+    # most this many texts at once
+    lr: float = ranged(2e-5, POSITIVE)
+    weight_decay: float = ranged(0.01, AT_LEAST_0)
+    warmup_ratio: float = ranged(0.05, Range(0, 1, note="a share of the steps"))  # linear warm-up over this share
+    # of steps, then linear decay to 0
+    max_grad_norm: float = ranged(1.0, Range(0, note="0: no clipping"))
+    loss_block_size: int = ranged(0, Range(0, note="0: all rows at once"))  # > 0 with chunk_size: loss and its
+    # backward over this many rows at a time
     bf16: bool = False  # bf16 autocast (CPU and CUDA)
     gradient_checkpointing: bool = False  # recompute encoder activations in backward: less memory per chunk
     recompute: str = "none"  # a Recompute: none | selective (gradient_checkpointing recomputes everything)
-    data_workers: int = 1  # DataLoader processes that read and tokenize batches (0: in the training process)
+    data_workers: int = ranged(1, Range(0, note="0: in the training process"))  # DataLoader processes that read
+    # and tokenize batches
     prefetch: bool = True  # prepare batches ahead (2 per worker; with 0 workers, 1 on a thread); false: on demand
     zero_optimizer: bool = True  # across processes: shard AdamW state (ZeroRedundancyOptimizer, ZeRO stage 1)
-    seed: int = 42
+    seed: int = ranged(42, Range(0, 2**32 - 1, note="numpy's seeds"))
     device: str = "auto"  # a DeviceKind: auto | cpu | cuda, or cuda:N
-    log_every: int = 1  # console log line every N steps (train_log.jsonl gets every step)
-    save_every: int = 50  # steps between checkpoints (0: only at the end)
-    keep_checkpoints: int = 2
+    log_every: int = ranged(1, Range(0, note="0: no console lines"))  # console log line every N steps
+    # (train_log.jsonl gets every step)
+    save_every: int = ranged(50, Range(0, note="0: only at the end"))  # steps between checkpoints
+    keep_checkpoints: int = ranged(2, Range(0, note="0: keep them all"))  # the newest checkpoints kept
 
     def __post_init__(self) -> None:
         check_device("train.device", self.device)
         check_choice("train.recompute", self.recompute, Recompute)
+        check_ranges(self, "train")
 
 
 @dataclass
@@ -199,8 +277,11 @@ class EvalConfig:
 
     tasks: list[str] = field(default_factory=list)  # named tasks, e.g. [STSBenchmark]
     task_files: list[str] = field(default_factory=list)  # local YAML/JSON task definitions
-    every: int = 0  # steps between validations (0: never)
-    batch_size: int = 64
+    every: int = ranged(0, Range(0, note="0: never"))  # steps between validations
+    batch_size: int = ranged(64, AT_LEAST_1)
+
+    def __post_init__(self) -> None:
+        check_ranges(self, "eval")
 
 
 @dataclass
@@ -263,7 +344,7 @@ def from_dict(cls: type, data: Any, *, where: str = "recipe", prefix: str = "") 
     names = [f.name for f in dataclasses.fields(cls)]
     values = {}
     for key, value in data.items():
-        if key not in hints:
+        if key not in names:
             raise ConfigError(f"{where}: unknown key {prefix + str(key)!r}; valid keys"
                               f"{' in ' + repr(prefix.rstrip('.')) if prefix else ''}: {', '.join(names)}")
         values[key] = _convert(hints[key], value, where=where, key=prefix + key)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from .packages import installed_or_fetched
@@ -101,7 +101,7 @@ def read_settings(folder: Path) -> EmbedderSettings:
     """Pooling, normalisation, length and prefixes of a gtekit, sentence-transformers or plain folder."""
     own = folder / GTEKIT_CONFIG
     if own.is_file():
-        return EmbedderSettings(**json.loads(own.read_text()))
+        return _read_own_settings(own)
     settings = EmbedderSettings()
     modules_file = folder / "modules.json"
     if not modules_file.is_file():
@@ -128,6 +128,21 @@ def read_settings(folder: Path) -> EmbedderSettings:
         settings.query_prefix = prompts.get("query", "")
         settings.document_prefix = prompts.get("document", prompts.get("passage", ""))
     return settings
+
+
+def _read_own_settings(path: Path) -> EmbedderSettings:
+    """``gtekit_config.json``: a JSON object of ``EmbedderSettings`` fields; anything else names the file."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path}: not valid JSON ({error.msg} at line {error.lineno})") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: must hold a JSON object of settings, got {type(data).__name__}")
+    valid = [f.name for f in fields(EmbedderSettings)]
+    unknown = [key for key in data if key not in valid]
+    if unknown:
+        raise ValueError(f"{path}: unknown key {unknown[0]!r}; valid keys: {', '.join(valid)}")
+    return EmbedderSettings(**data)
 
 
 def _pooling_from_st(config: dict, folder: Path) -> str:

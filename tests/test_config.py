@@ -119,3 +119,62 @@ def test_config_imports_nothing_else_from_gtekit():
     absolute = [node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.level == 0]
     absolute += [alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names]
     assert not relative and not [name for name in absolute if name.split(".")[0] == "gtekit"]
+
+
+@pytest.mark.parametrize(("override", "message"), [
+    ("loss.temperature=0", "loss.temperature must be > 0"),
+    ("loss.temperature=-0.05", "loss.temperature must be > 0"),
+    ("loss.temperature=.nan", "loss.temperature must be a finite number"),
+    ("train.steps=-5", "train.steps must be >= 1, got -5"),
+    ("train.steps=0", "train.steps must be >= 1, got 0"),
+    ("train.warmup_ratio=5", r"train.warmup_ratio must be in \[0, 1\] .*got 5.0"),
+    ("train.warmup_ratio=-0.1", r"train.warmup_ratio must be in \[0, 1\]"),
+    ("model.max_seq_length=0", "model.max_seq_length must be >= 1 .*got 0"),
+    ("model.max_seq_length=-3", "model.max_seq_length must be >= 1 .*got -3"),
+    ("train.lr=0", "train.lr must be > 0"),
+    ("train.lr=.inf", "train.lr must be a finite number"),
+    ("train.batch_size=0", "train.batch_size must be >= 1"),
+    ("train.chunk_size=-1", "train.chunk_size must be >= 0"),
+    ("train.seed=-1", r"train.seed must be in \[0, 4294967295\]"),
+    ("train.keep_checkpoints=-1", "train.keep_checkpoints must be >= 0"),
+    ("data.alpha=-1", "data.alpha must be >= 0"),
+    ("data.curriculum.pool=-2", "data.curriculum.pool must be >= 0"),
+    ("eval.batch_size=0", "eval.batch_size must be >= 1"),
+    ("data.weights={a: -1}", "data.weights.a must be >= 0"),
+    ("data.caps={a: 0}", "data.caps.a must be >= 1"),
+])
+def test_a_value_outside_its_range_names_the_field_and_the_range(override, message):
+    with pytest.raises(ConfigError, match=message):
+        load_recipe(None, [override])
+
+
+def test_a_recipe_file_with_a_value_outside_its_range_is_named(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("loss:\n  temperature: 0\n")
+    with pytest.raises(ConfigError, match=r"bad.yaml: loss.temperature must be > 0 .*got 0.0"):
+        load_recipe(bad)
+
+
+def test_every_numeric_field_has_a_range_that_is_checked():
+    """Each int and float field of every section declares its allowed range, and a value outside it is refused
+    with the field's dotted name."""
+    import dataclasses
+    import typing
+
+    from gtekit import config
+
+    sections = {"model": config.ModelConfig, "data": config.DataConfig, "data.curriculum": config.CurriculumConfig,
+                "loss": config.LossConfig, "train": config.TrainConfig, "eval": config.EvalConfig}
+    checked = 0
+    for prefix, cls in sections.items():
+        hints = typing.get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            if hints[f.name] not in (int, float):
+                continue
+            allowed = f.metadata.get("range")
+            assert allowed is not None, f"{prefix}.{f.name} declares no range"
+            outside = allowed.low - 1 if allowed.low is not None else allowed.high + 1
+            with pytest.raises(ConfigError, match=rf"{prefix}.{f.name} must be"):
+                load_recipe(None, [f"{prefix}.{f.name}={outside}"])
+            checked += 1
+    assert checked >= 25

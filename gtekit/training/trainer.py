@@ -2,45 +2,64 @@
 
 One source per batch (GTE Eq. 4 sampler), optionally an easy-to-hard curriculum over each pair's hard
 negatives (``gtekit.data.curriculum``), AdamW, warm-up then linear decay, optional bf16 autocast, a log
-line per step, atomic checkpoints and exact resume. Batches are read and tokenized in DataLoader worker
-processes (``training.batches``) while the step computes. The same loop runs in one process or in every
-process of a torchrun job: each rank embeds its slice of the global batch, the embeddings are gathered
-with gradients, each rank's loss covers its own rows (scaled by ``distributed.loss_scale``), DDP
-averages gradients and ZeroRedundancyOptimizer shards AdamW's state.
+line per step, atomic checkpoints and exact resume (``run_folder``: one run per output folder; ``train_log``:
+the log survives crashes). A loss or gradient that is not finite stops the run before the optimizer applies
+it (``NonFiniteLossError``), so neither a checkpoint nor the model ever holds NaN. Batches are read and
+tokenized in DataLoader worker processes (``training.batches``) while the step computes. The same loop runs
+in one process or in every process of a torchrun job: each rank embeds its slice of the global batch, the
+embeddings are gathered with gradients, each rank's loss covers its own rows (scaled by
+``distributed.loss_scale``), DDP averages gradients and ZeroRedundancyOptimizer shards AdamW's state.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import random
+import math
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from ..atomic import atomic_path
-from ..config import CurriculumKind, Recipe, Recompute, recipe_to_yaml
-from ..data.curriculum import EasyToHardNegatives
-from ..data.pairs import Pair, PairFormatError, load_sources
+from ..config import Recipe, Recompute, recipe_to_yaml
+from ..data.pairs import Pair
 from ..data.sampler import SourceSampler
 from ..embedder import Embedder
 from ..evaluation.guard import check_no_evaluation_overlap
 from ..losses import LogitScale, get_loss, row_blocks
 from .batches import BatchLoader, BatchPreparer, BatchStream, PreparedBatch
-from .checkpoint import latest_checkpoint, load_checkpoint, random_state, save_checkpoint
+from .checkpoint import (
+    load_checkpoint,
+    newest_intact_checkpoint,
+    random_state,
+    remove_temporary_checkpoints,
+    save_checkpoint,
+)
 from .distributed import ProcessGroup, gather_with_grad, init_process_group, loss_scale
 from .grad_cache import cached_backward, to_device
+from .recipe_parts import (
+    build_model,
+    check_mixture_names,
+    check_positions,
+    load_training_sources,
+    negative_curriculum,
+    seed_everything,
+)
 from .recompute import enable_recompute
+from .run_folder import RECIPE_FILE, check_fresh_folder, check_resumable, clear_run, remove_leftovers
 from .schedule import warmup_linear_decay
+from .train_log import LOG_FILE, TrainLog, truncate_log
 from .validation import Validation
 
 logger = logging.getLogger(__name__)
+
+
+class NonFiniteLossError(RuntimeError):
+    """The loss or the gradient norm of a step is NaN or infinite; the step was not applied."""
 
 
 @dataclass
@@ -48,19 +67,6 @@ class TrainResult:
     model_dir: Path
     steps: int
     losses: list[float] = field(default_factory=list)
-
-
-def build_model(recipe: Recipe) -> Embedder:
-    """The Embedder a recipe names: loaded weights, or a random encoder with the named tokenizer."""
-    m = recipe.model
-    overrides = {"max_seq_length": m.max_seq_length, "query_prefix": m.query_prefix,
-                 "document_prefix": m.document_prefix, "delimiters": m.delimiters}
-    if m.pooling is not None:
-        overrides["pooling"] = m.pooling
-    if m.random_init:
-        return Embedder.from_config(m.name, hidden_size=m.hidden_size, num_layers=m.num_layers,
-                                    num_heads=m.num_heads, seed=recipe.train.seed, **overrides)
-    return Embedder.load(m.name, **overrides)
 
 
 class Trainer:
@@ -77,17 +83,18 @@ class Trainer:
             raise ValueError(f"train.batch_size={cfg.batch_size} is the global batch: it must divide evenly "
                              f"over the {self.group.world_size} processes")
         self.per_rank = cfg.batch_size // self.group.world_size
-        _seed_everything(cfg.seed)  # the same initial weights on every rank
+        seed_everything(cfg.seed)  # the same initial weights on every rank
         self.model = (model if model is not None else build_model(recipe)).to(self.device)
+        check_positions(self.model, recipe.model.name)
         if cfg.gradient_checkpointing or cfg.recompute == Recompute.SELECTIVE:
             enable_recompute(self.model.encoder, selective=not cfg.gradient_checkpointing)
         data = recipe.data
         self.curriculum = negative_curriculum(recipe)
-        self.sources = sources if sources is not None else _load_sources(recipe, self.curriculum)
+        self.sources = sources if sources is not None else load_training_sources(recipe, self.curriculum)
         if data.guard_tasks:
             check_no_evaluation_overlap(self.sources, data.guard_tasks)
         names = [s.name for s in self.sources]
-        _check_mixture_names(data.weights, data.caps, data.prefixes, names)
+        check_mixture_names(data.weights, data.caps, data.prefixes, names)
         # every rank builds the same sampler: all draw the same source and global batch each step
         self.sampler = SourceSampler(
             [s.shard_sizes for s in self.sources], cfg.batch_size, alpha=data.alpha, seed=cfg.seed,
@@ -114,6 +121,8 @@ class Trainer:
             n: {"steps": 0, "pairs": 0, "tokens": 0, "loss": 0.0, "skipped": 0} for n in names}
         self.batches = BatchLoader(self._open_stream, workers=cfg.data_workers, prefetch=cfg.prefetch,
                                    pin_memory=self.device.type == "cuda")
+        self._log: TrainLog | None = None  # open during train(), rank 0 only
+        self._started = False  # train() has claimed the output folder
 
     def _build_optimizer(self) -> torch.optim.Optimizer:
         cfg = self.recipe.train
@@ -180,8 +189,13 @@ class Trainer:
     def train_step(self) -> tuple[str, float, int, int]:
         batch = self.batches.next()
         loss = self.backward(batch)
-        if self.recipe.train.max_grad_norm > 0:
-            torch.nn.utils.clip_grad_norm_(self.parts.parameters(), self.recipe.train.max_grad_norm)
+        totals = self.group.sum(torch.stack([loss.double(), torch.tensor(float(batch.tokens), device=loss.device,
+                                                                          dtype=torch.float64)]))  # (2,) global
+        parameters = [p for p in self.parts.parameters() if p.grad is not None]
+        max_norm = self.recipe.train.max_grad_norm
+        norm = (torch.nn.utils.clip_grad_norm_(parameters, max_norm) if max_norm > 0
+                else torch.nn.utils.get_total_norm([p.grad for p in parameters]))
+        self._check_finite(batch.source, float(totals[0]), float(norm))  # the same on every rank
         self.optimizer.step()
         self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
@@ -190,28 +204,55 @@ class Trainer:
         self.step += 1
         if batch.skipped:
             self._note_skipped(batch)
-        totals = self.group.sum(torch.stack([loss.double(), torch.tensor(float(batch.tokens), device=loss.device,
-                                                                          dtype=torch.float64)]))
         return batch.source, float(totals[0]), batch.pairs, int(totals[1])
 
+    def _check_finite(self, source: str, loss: float, grad_norm: float) -> None:
+        """Stop before the optimizer applies a step whose loss or gradients are NaN or infinite."""
+        if math.isfinite(loss) and math.isfinite(grad_norm):
+            return
+        self.optimizer.zero_grad(set_to_none=True)
+        what = f"the loss is {loss}" if not math.isfinite(loss) else f"the loss is {loss:.4g} but the gradient " \
+                                                                       f"norm is {grad_norm}"
+        raise NonFiniteLossError(
+            f"step {self.step + 1} (source {source!r}): {what}. Training stopped before applying it: the newest "
+            f"checkpoint in {self.output_dir / 'checkpoints'} holds no NaN and --resume continues from it. Check "
+            "loss.temperature (too small overflows), train.lr (too high diverges) and the data of that source.")
+
     # ------------------------------------------------------------------ the loop
-    def train(self, resume: bool = False, stop_after: int | None = None) -> TrainResult:
+    def train(self, resume: bool = False, stop_after: int | None = None, overwrite: bool = False) -> TrainResult:
         """Train to ``train.steps`` (or stop early after ``stop_after`` steps, for tests).
 
+        The first call claims ``train.output_dir``: with ``resume``, it continues the run there (see
+        ``run_folder``); with ``overwrite``, it deletes that run first; with neither, a folder that holds a
+        run is refused. A later call on the same Trainer continues where the last one stopped.
         Every rank runs this; rank 0 alone writes the log, the checkpoints and the model."""
         cfg = self.recipe.train
         main = self.group.is_main
-        if resume:
-            self.resume()
-        if main:
-            self.output_dir.mkdir(parents=True, exist_ok=True)
-            (self.output_dir / "recipe.yaml").write_text(recipe_to_yaml(self.recipe))
+        if not self._started:
+            self._start(resume, overwrite)
         self.model.train()
-        losses: list[float] = []
         last = cfg.steps if stop_after is None else min(cfg.steps, self.step + stop_after)
+        with TrainLog(self.output_dir / LOG_FILE) if main else nullcontext() as log:
+            self._log = log
+            try:
+                losses = self._run_steps(last, log)
+                self._drop_prefetched()
+                self.save_checkpoint()
+            finally:
+                self._log = None
+                self._drop_prefetched()  # after an error too: stop the batch workers
+        model_dir = self.output_dir / "model"
+        if self.step >= cfg.steps:
+            self.save_model(model_dir)
+        return TrainResult(model_dir=model_dir, steps=self.step, losses=losses)
+
+    def _run_steps(self, last: int, log: TrainLog | None) -> list[float]:
+        """Steps up to ``last``: a log line each (rank 0), validation and checkpoints when due; the losses."""
+        cfg, main = self.recipe.train, self.group.is_main
+        losses: list[float] = []
         bar = tqdm(total=cfg.steps, initial=self.step, desc="train", unit="step", dynamic_ncols=True,
                    disable=not main)
-        with open(self.output_dir / "train_log.jsonl", "a", encoding="utf-8") if main else nullcontext() as log:
+        with bar:
             while self.step < last:
                 started = time.perf_counter()
                 name, loss, pairs, tokens = self.train_step()
@@ -219,25 +260,19 @@ class Trainer:
                 losses.append(loss)
                 record = self._record(name, loss, pairs, tokens, seconds)
                 if main:
-                    log.write(json.dumps(record) + "\n")
+                    log.write(record)
                     bar.update(1)
                     bar.set_postfix(loss=f"{loss:.4f}", src=name)
                     if cfg.log_every and (self.step % cfg.log_every == 0 or self.step == 1):
                         bar.write(_format(record))
                 if self.validation.due(self.step):
                     if main:
-                        log.write(json.dumps(self.validation.run(self.model, self.step, self.save_model)) + "\n")
+                        log.write(self.validation.run(self.model, self.step, self.save_model))
                         self.model.train()
                     self.group.barrier()
                 if cfg.save_every and self.step % cfg.save_every == 0 and self.step < cfg.steps:
                     self.save_checkpoint()
-        bar.close()
-        self._drop_prefetched()
-        self.save_checkpoint()
-        model_dir = self.output_dir / "model"
-        if self.step >= cfg.steps:
-            self.save_model(model_dir)
-        return TrainResult(model_dir=model_dir, steps=self.step, losses=losses)
+        return losses
 
     def _note_skipped(self, batch: PreparedBatch) -> None:
         stats = self.source_stats[batch.source]
@@ -257,9 +292,38 @@ class Trainer:
                 "tokens_per_s": round(tokens / seconds, 1), "source_mean_loss": round(stats["loss"], 6)}
 
     # ------------------------------------------------------------------ persistence
+    def _start(self, resume: bool, overwrite: bool) -> None:
+        """Claim the output folder (every rank looks before rank 0 changes anything): check it, resume or clear
+        the run in it, remove what crashed writes left, store the recipe, and cut the log back to the step
+        resumed from (later steps are trained again)."""
+        if resume and overwrite:
+            raise ValueError(f"--resume continues the run in {self.output_dir} and --overwrite deletes it: give one")
+        if not resume:
+            check_fresh_folder(self.output_dir, overwrite)
+        self.group.barrier()
+        if resume:
+            self.resume()
+        self.group.barrier()  # every rank has compared the recipe with the stored one before it is replaced
+        if self.group.is_main:
+            self.output_dir.mkdir(parents=True, exist_ok=True)
+            if overwrite:
+                logger.warning("--overwrite: deleted %s from %s", ", ".join(clear_run(self.output_dir)) or "nothing",
+                               self.output_dir)
+            remove_leftovers(self.output_dir)
+            remove_temporary_checkpoints(self.output_dir / "checkpoints")
+            with atomic_path(self.output_dir / RECIPE_FILE) as tmp:
+                tmp.write_text(recipe_to_yaml(self.recipe), encoding="utf-8")
+            if resume and (dropped := truncate_log(self.output_dir / LOG_FILE, self.step)):
+                logger.warning("%s: dropped %d line(s) after step %d, which is trained again", LOG_FILE, dropped,
+                               self.step)
+        self._started = True
+
     def save_checkpoint(self) -> Path | None:
         """Every rank calls this; rank 0 writes the folder (model, full optimizer state, all ranks'
-        random states) and returns its path, the others return None once it is complete."""
+        random states) and returns its path, the others return None once it is complete. The log lines of
+        the steps it covers are on disk first."""
+        if self._log is not None:
+            self._log.sync()
         if hasattr(self.optimizer, "consolidate_state_dict"):  # ZeRO: collect the shards on rank 0
             self.optimizer.consolidate_state_dict(to=0)
         random_states = self._all_random_states()
@@ -291,13 +355,16 @@ class Trainer:
         return gathered
 
     def resume(self) -> bool:
-        """Continue from the latest complete checkpoint in the output folder, if there is one.
-        Every rank reads the same folder; each restores its own random state and optimizer shard."""
+        """Continue from the newest intact checkpoint in the output folder, if there is one, after checking
+        that the recipe may resume it (``run_folder.check_resumable``); a damaged newer checkpoint is named
+        in a warning and skipped. Every rank reads the same folder; each restores its own random state and
+        optimizer shard."""
         self._drop_prefetched()
-        path = latest_checkpoint(self.output_dir / "checkpoints")
+        path = newest_intact_checkpoint(self.output_dir / "checkpoints")
         if path is None:
             logger.warning("no checkpoint under %s: starting from step 0", self.output_dir)
             return False
+        check_resumable(self.output_dir, self.recipe)
         state = load_checkpoint(path, self.parts, self.optimizer, rank=self.group.rank, device=self.device)
         self.scheduler.load_state_dict(state["scheduler"])
         self.sampler.load_state_dict(state["sampler"])
@@ -319,47 +386,6 @@ class Trainer:
             with atomic_path(folder) as tmp:
                 self.model.save(tmp)
         return folder
-
-
-def negative_curriculum(recipe: Recipe) -> EasyToHardNegatives | None:
-    """The hard-negative curriculum ``data.curriculum`` asks for over ``train.steps``; None when off."""
-    c = recipe.data.curriculum
-    if c.kind == CurriculumKind.NONE:
-        return None
-    return EasyToHardNegatives(recipe.data.negatives_per_query, recipe.train.steps, c.pool, c.hold)
-
-
-def _load_sources(recipe: Recipe, curriculum: EasyToHardNegatives | None) -> list:
-    """The recipe's sources; with a curriculum, each row checked for enough negatives and scores kept."""
-    data = recipe.data
-    requirements = curriculum.requirements if curriculum is not None else None
-    try:
-        return load_sources(data.sources, skip_invalid=data.skip_invalid, resident_shards=data.resident_shards,
-                            requirements=requirements)
-    except PairFormatError as error:
-        if requirements is not None and error.field == "negatives":
-            error.add_note(f"data.curriculum ranks {requirements.min_count} negatives of every pair: mine at least "
-                           f"that many (gtekit mine --num-negatives {requirements.min_count}), lower "
-                           "data.curriculum.pool, or leave such rows out with data.skip_invalid=true")
-        raise
-
-
-def _check_mixture_names(weights: dict, caps: dict, prefixes: dict, names: list[str]) -> None:
-    """data.weights, data.caps and data.prefixes may only name sources that exist, and prefix kinds that exist."""
-    for key, mapping in (("weights", weights), ("caps", caps), ("prefixes", prefixes)):
-        unknown = set(mapping) - set(names)
-        if unknown:
-            raise ValueError(f"data.{key} names unknown sources {sorted(unknown)}; sources: {names}")
-    for name, kinds in prefixes.items():
-        unknown = set(kinds) - {"query", "document"}
-        if unknown:
-            raise ValueError(f"data.prefixes.{name}: unknown kinds {sorted(unknown)}; valid: query, document")
-
-
-def _seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
 
 
 def _format(record: dict) -> str:

@@ -161,7 +161,7 @@ def test_too_few_negatives_names_the_file_and_line_or_is_skipped(tiny_model_dir,
     (["data.curriculum.kind=easy_to_hard", "data.negatives_per_query=0"], "set data.negatives_per_query"),
     (["data.curriculum={kind: easy_to_hard, pool: 2}"], "pool=2 leaves no choice with data.negatives_per_query=2"),
     (["data.curriculum.pool=-1"], "data.curriculum.pool must be >= 0"),
-    (["data.curriculum.hold=1.0"], r"data.curriculum.hold is a share of the steps in \[0, 1\), got 1.0"),
+    (["data.curriculum.hold=1.0"], r"data.curriculum.hold must be in \[0, 1\) \(a share of the steps\), got 1.0"),
     (["data.curriculum.window=3"], "unknown key 'data.curriculum.window'; valid keys in 'data.curriculum': kind, pool"),
     (["data.curriculum.kind=[a]"], "data.curriculum.kind: expected str"),
 ])

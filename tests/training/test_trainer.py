@@ -206,3 +206,12 @@ def test_stopping_and_continuing_the_same_trainer_skips_no_batch(tiny_model_dir,
     paused.train(stop_after=2)
     paused.train()
     assert drawn_paused == drawn_straight
+
+
+def test_a_max_seq_length_beyond_the_models_positions_is_refused(tiny_model_dir, sources, tmp_path):
+    from gtekit.config import ConfigError
+
+    recipe = make_recipe(tiny_model_dir, sources, tmp_path / "run", "model.max_seq_length=200")  # 128 positions
+    with pytest.raises(ConfigError, match=r"model.max_seq_length=200 is more than the 128 positions of model .*"
+                                          r"\(max_position_embeddings in its config\): set it in \[1, 128\]"):
+        Trainer(recipe)
