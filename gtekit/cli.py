@@ -134,7 +134,8 @@ def build_parser() -> argparse.ArgumentParser:
     quick.add_argument("--output-dir", default="runs/quickstart", help="where data, checkpoints and model go")
     quick.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                        help="override a value of the quickstart recipe, e.g. --set train.steps=20")
-    quick.add_argument("--resume", action="store_true", help="continue an interrupted quickstart run")
+    quick.add_argument("--resume", action="store_true",
+                       help="continue an interrupted quickstart run (without it, an earlier run there is replaced)")
     quick.set_defaults(handler=_quickstart)
     return parser
 

@@ -68,7 +68,7 @@ def run_quickstart(output_dir: Path, overrides: list[str] = (), resume: bool = F
 
     print(f"training {recipe.train.steps} steps of {recipe.train.batch_size} pairs "
           f"({recipe.loss.name} loss, τ={recipe.loss.temperature}) ...")
-    result = Trainer(recipe).train(resume=resume)
+    result = Trainer(recipe).train(resume=resume, overwrite=not resume)  # without --resume: a new run
     trained = Embedder.load(result.model_dir)
     print("scoring the trained model ...")
     after = score(trained)

@@ -21,6 +21,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.fault_injection import record_faults
+
 pytestmark = pytest.mark.faults
 
 SEED = 1204
@@ -128,7 +130,4 @@ def test_killed_and_damaged_runs_end_as_an_uninterrupted_run(tiny_model_dir, tmp
     assert f"{damaged}: " in error and f"encoding again from shard {shard} " in error, error[-3000:]
     compared += _compare_shard_files(whole, faulty)
 
-    report = os.environ.get("GTEKIT_FAULTS_REPORT")
-    if report:
-        with open(report, "a", encoding="utf-8") as handle:
-            handle.write(json.dumps({"suite": "encode", "faults": faults, "bytes_compared": compared}) + "\n")
+    record_faults("encode", faults, compared)

@@ -23,6 +23,7 @@ import yaml
 
 from gtekit.config import load_recipe
 from gtekit.training.train_log import TIMING_FIELDS
+from tests.fault_injection import record_faults
 from tests.helpers import write_source
 
 pytestmark = pytest.mark.faults
@@ -75,11 +76,7 @@ class Comparison:
         assert leftovers == [], f"{folder}: left over from interrupted writes: {leftovers}"
 
     def report(self) -> None:
-        path = os.environ.get("GTEKIT_FAULTS_REPORT")
-        if path:
-            with open(path, "a", encoding="utf-8") as handle:
-                handle.write(json.dumps({"suite": "train", "faults": self.faults,
-                                         "bytes_compared": self.bytes_compared}) + "\n")
+        record_faults("train", self.faults, self.bytes_compared)
 
 
 def write_recipe(path: Path, model_dir: Path, sources: list[Path], output_dir: Path) -> Path:
