@@ -156,11 +156,15 @@ def _train(args) -> int:
 
 def _dry_run(args, recipe) -> int:
     from .dry_run import default_output_dir, prepare_dry_run
+    from .training.run_folder import RunFolderError, run_marks
     from .training.trainer import Trainer
 
     if args.resume:
         raise ValueError("--dry-run always starts from step 0; leave out --resume")
     output_dir = Path(args.output_dir) if args.output_dir else default_output_dir(args.recipe)
+    if not args.overwrite and run_marks(output_dir):  # a dry run has no --resume: name what it does take
+        raise RunFolderError(f"{output_dir} already holds a training run; a dry run always starts from step 0: "
+                             "pass --overwrite to replace it, or leave out --output-dir for a new temporary folder")
     shrunk, lines = prepare_dry_run(recipe, output_dir)
     main_process = os.environ.get("RANK", "0") == "0"  # torchrun starts one copy of this per GPU: print once
     if main_process:

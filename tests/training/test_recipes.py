@@ -136,3 +136,16 @@ def test_dry_run_under_torchrun_with_two_processes(tmp_path):
     log = [json.loads(line) for line in (output / "train_log.jsonl").read_text().splitlines()]
     assert [row["step"] for row in log if "loss" in row] == [1, 2]
     assert (output / "model" / "model.safetensors").is_file()
+
+
+def test_a_second_dry_run_into_the_same_folder_names_overwrite_not_resume(tmp_path, capsys, one_thread):
+    copy = tmp_path / "recipes" / RECIPES[0].name
+    copy.parent.mkdir()
+    shutil.copy(RECIPES[0], copy)
+    command = ["train", str(copy), "--dry-run", "--output-dir", str(tmp_path / "dry-run")]
+    assert main(command) == 0
+    capsys.readouterr()
+    assert main(command) == 2
+    error = capsys.readouterr().err
+    assert "already holds a training run" in error and "--overwrite" in error and "--resume" not in error
+    assert main([*command, "--overwrite"]) == 0
