@@ -117,7 +117,7 @@ class ResultsFile:
             for value in node:
                 self._collect(value)
             if _is_evaluation_results(node):
-                from gtekit.evaluation.report import format_table
+                from gtekit.evaluation.results_report import format_table
 
                 self._strings(format_table(node))
 

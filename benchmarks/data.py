@@ -10,8 +10,8 @@ import json
 import random
 from pathlib import Path
 
+from gtekit.data.extract.python_code import mine_python_pairs, split_by_module, stdlib_root
 from gtekit.data.pairs import Pair, read_pairs
-from gtekit.miners.python_code import mine_python_pairs, split_by_module, stdlib_root
 
 
 def stdlib_train_pairs(n: int, seed: int = 0) -> list[Pair]:

@@ -82,7 +82,7 @@ def measure_point(mixture: Path, *, batch: int, batches: int, chunk: int, max_se
 
     from gtekit.data.pairs import load_sources
     from gtekit.data.sampler import SourceSampler
-    from gtekit.model_files import EmbedderSettings, resolve_model_folder
+    from gtekit.model.model_files import EmbedderSettings, resolve_model_folder
     from gtekit.training.batches import BatchPreparer, BatchStream
 
     tokenizer = AutoTokenizer.from_pretrained(resolve_model_folder(model), trust_remote_code=False)

@@ -12,7 +12,7 @@ same list for every system, L2-normalised output.
 
 - ``sentence-transformers``: ``SentenceTransformer.encode(texts, batch_size=32)`` (its default: sorts
   by length, tokenises each batch in line);
-- ``gtekit b32 inline``: ``gtekit.inference.TextEncoder`` with 32-text batches and tokenisation in
+- ``gtekit b32 inline``: ``gtekit.encode.TextEncoder`` with 32-text batches and tokenisation in
   line: the same work as sentence-transformers, through gtekit's pipeline;
 - ``gtekit b32``: the same with tokenisation in a background thread, overlapped with compute;
 - ``gtekit``: the default options of ``gtekit encode`` (token-budget batches: up to 128 texts and
@@ -67,8 +67,8 @@ class System:
 
 def benchmark_texts(n: int, seed: int = 0) -> list[str]:
     """``n`` texts: half STS-B test sentences, 35 % stdlib docstrings, 15 % stdlib function sources."""
+    from gtekit.data.extract.python_code import mine_python_pairs, stdlib_root
     from gtekit.evaluation.sts import load_stsb
-    from gtekit.miners.python_code import mine_python_pairs, stdlib_root
 
     rng = random.Random(seed)
     sts = load_stsb("test")
@@ -93,7 +93,7 @@ def build_systems(folder: str, onnx_dir: str | None, *, bf16: bool, int8: bool, 
     import torch
     from sentence_transformers import SentenceTransformer
 
-    from gtekit.inference.engine import EncodeOptions, TextEncoder
+    from gtekit.encode.engine import EncodeOptions, TextEncoder
 
     st = SentenceTransformer(folder, device="cpu", trust_remote_code=False)
 
@@ -157,7 +157,7 @@ def run_encode_bench(model: str = "all-MiniLM-L6-v2", n_texts: int = 500, repeat
     import torch
     from transformers import AutoConfig
 
-    from gtekit.model_files import resolve_model_folder
+    from gtekit.model.model_files import resolve_model_folder
 
     from .flops import EncoderShape
     from .peaks import measure_peaks, model_shapes
@@ -201,8 +201,8 @@ def run_encode_bench(model: str = "all-MiniLM-L6-v2", n_texts: int = 500, repeat
 def padding_overhead(texts: list[str], lengths: np.ndarray, shape) -> dict[str, float]:
     """Executed FLOPs (padded batches) over useful FLOPs (each text alone, unpadded) for each batching:
     what unpadded attention or perfect packing could save at most."""
-    from gtekit.inference.batching import plan_batches
-    from gtekit.inference.engine import EncodeOptions
+    from gtekit.encode.engine import EncodeOptions
+    from gtekit.encode.length_batches import plan_batches
 
     from .flops import executed_step_flops, useful_step_flops
 

@@ -50,7 +50,7 @@ def format_table(summary: dict) -> str:
 
 
 def build_summary(mixture: Path = MIXTURE) -> dict:
-    from gtekit.data.build import build_mixture_file
+    from gtekit.data.mixture_build import build_mixture_file
 
     with tempfile.TemporaryDirectory(prefix="offline-mix-") as tmp:
         return summarize(build_mixture_file(mixture, Path(tmp) / "mix"))

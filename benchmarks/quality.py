@@ -3,7 +3,7 @@
     python -m benchmarks.quality                          # all-MiniLM-L6-v2, every path available
     python -m benchmarks.quality --paths torch-fp32,torch-int8 --out results/quality.json
 
-Paths (each a ``gtekit.inference.engine.TextEncoder``, the code ``gtekit encode`` runs):
+Paths (each a ``gtekit.encode.engine.TextEncoder``, the code ``gtekit encode`` runs):
 
 - ``torch-fp32``: the model as trained, the reference;
 - ``torch-bf16``: ``torch.autocast(bfloat16)`` around the encoder;
@@ -63,9 +63,9 @@ def agreement(reference: list[np.ndarray], candidate: list[np.ndarray]) -> dict:
 
 
 def run(model: str, paths: list[str], batch_size: int = 64, log=print) -> dict:
+    from gtekit.encode.engine import EncodeOptions, TextEncoder
     from gtekit.evaluation.runner import evaluate_tasks
     from gtekit.evaluation.tasks import get_tasks
-    from gtekit.inference.engine import EncodeOptions, TextEncoder
 
     tasks = get_tasks(list(TASKS))
     results: dict = {"model": model, "tasks": list(TASKS), "paths": {}}

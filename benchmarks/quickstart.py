@@ -144,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
         record = publish(recipe, scratch, measured, args.out, "python -m benchmarks.quickstart")
         if args.output_dir is None:
             shutil.rmtree(scratch, ignore_errors=True)
-    from gtekit.evaluation.report import format_table
+    from gtekit.evaluation.results_report import format_table
 
     print(format_table(record["compare"]))
     print(f"wall {record['wall']}, peak RSS {record['peak_rss_gib']} GiB; wrote {args.out}")

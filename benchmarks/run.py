@@ -107,7 +107,7 @@ def main(argv: list[str] | None = None) -> dict:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from transformers import AutoConfig
 
-    from gtekit.model_files import resolve_model_folder
+    from gtekit.model.model_files import resolve_model_folder
 
     from . import data, memory, peaks, report, throughput
 

@@ -4,7 +4,7 @@
    format ``gtekit index build`` reads, by ``ShardWriter``): ``docs`` random unit vectors of dimension
    ``dim`` drawn around ``clusters`` random centres (cosine with the centre about 0.6, as real embeddings
    cluster), and ``queries`` queries, each a noisy copy of a random document (cosine about 0.9 with it).
-2. *Exact float32 top-k* of every query by brute force (``gtekit.index.topk.exact_top_k``): the reference.
+2. *Exact float32 top-k* of every query by brute force (``gtekit.search.topk.exact_top_k``): the reference.
 3. *Each configuration* (kind x precision): ``build_index`` from the shards (timed, with the peak
    resident memory the build adds: ``VmHWM`` reset before it), the size of each file, then the queries
    searched one per call (latency: median and 95th percentile) and all at once (throughput: ms per
@@ -45,7 +45,7 @@ ROWS_PER_WRITE = 50_000
 def write_shards(folder: Path, num_docs: int, dim: int, clusters: int, seed: int, shard_size: int):
     """Encoded shards of ``num_docs`` clustered unit vectors (ids ``d0``, ``d1``, ...; empty texts), reused when
     ``folder`` already holds them."""
-    from gtekit.inference.shards import EncodedShards, ShardsHeader, ShardWriter
+    from gtekit.encode.embedding_shards import EncodedShards, ShardsHeader, ShardWriter
 
     rng = np.random.default_rng(seed)
     centres = _unit(rng.normal(size=(clusters, dim)))
@@ -77,7 +77,7 @@ def measure(shards, queries: np.ndarray, exact: np.ndarray, kind: str, precision
             k: int, rescore_multiplier: int, sweep: tuple[int, ...] = (), store_texts: bool = False) -> dict:
     """Build one configuration and search it: without rescoring, with it (``rescore_multiplier``), and with each
     multiplier of ``sweep`` (the same index, loaded again with that multiplier)."""
-    from gtekit.index import IndexSettings, SearchIndex, build_index
+    from gtekit.search import IndexSettings, SearchIndex, build_index
 
     settings = IndexSettings(kind=kind, precision=precision, rescore_multiplier=rescore_multiplier)
     rss_before = status_mib("VmRSS")
@@ -100,7 +100,7 @@ def measure(shards, queries: np.ndarray, exact: np.ndarray, kind: str, precision
 
 def _searched(index, queries: np.ndarray, exact: np.ndarray, k: int, rescore: bool) -> dict:
     """Recall@k against ``exact``, latency of one query per call (p50, p95) and time per query of one batch."""
-    from gtekit.index.topk import recall_at_k
+    from gtekit.search.topk import recall_at_k
 
     index.search_rows(queries[:10], k, rescore=rescore)  # warm-up
     latencies = []
@@ -125,8 +125,8 @@ def run_search_bench(num_docs: int = 100_000, num_queries: int = 1000, dim: int 
     """Run the benchmark of the module docstring; return its record. ``documents`` and ``queries_from``
     (encoded-shards folders, e.g. written by ``gtekit encode``) replace the random vectors: the first
     ``num_queries`` rows of ``queries_from`` are the queries."""
-    from gtekit.index.topk import exact_top_k
-    from gtekit.inference.shards import EncodedShards
+    from gtekit.encode.embedding_shards import EncodedShards
+    from gtekit.search.topk import exact_top_k
 
     with tempfile.TemporaryDirectory(prefix="gtekit-search-bench-") as scratch:
         root = Path(workdir) if workdir else Path(scratch)
@@ -184,7 +184,7 @@ def markdown_table(record: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from gtekit.index import IndexSettings
+    from gtekit.search import IndexSettings
 
     parser = argparse.ArgumentParser(prog="python -m benchmarks.search", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -219,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
                               sweep=[int(m) for m in args.sweep.split(",") if m.strip()],
                               shard_size=args.shard_size, seed=args.seed, workdir=args.workdir,
                               documents=args.documents, queries_from=args.queries_from)
-    from gtekit.atomic import atomic_path
+    from gtekit.io.atomic import atomic_path
 
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     path = args.output_dir / f"search-bench-{stamp}-{socket.gethostname()}.json"

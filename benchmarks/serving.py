@@ -70,7 +70,7 @@ def in_process_baseline(model: str, requests: list[list[str]]) -> dict:
     """Embedder.encode on each request in turn, in this process: what concurrency 1 costs without HTTP."""
     from transformers.utils import logging as hf_logging
 
-    from gtekit.embedder import Embedder
+    from gtekit.model.embedder import Embedder
 
     hf_logging.disable_progress_bar()
     embedder = Embedder.load(model)

@@ -36,7 +36,7 @@ from transformers import AutoConfig
 from gtekit import Embedder
 from gtekit.config import load_recipe
 from gtekit.data.pairs import Pair, Source
-from gtekit.model_files import resolve_model_folder
+from gtekit.model.model_files import resolve_model_folder
 from gtekit.training.grad_cache import chunk_by_length
 from gtekit.training.trainer import Trainer
 

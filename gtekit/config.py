@@ -6,7 +6,7 @@ outside its field's range (every int and float field declares one: ``ranged``) i
 key and lists the valid values. Fields keep plain strings, as written in YAML; a
 ``StrEnum`` member equals its string. Depends on nothing else in gtekit: the names of the losses and
 poolings are listed here again, and tests check that they match ``gtekit.losses.LOSSES`` and
-``gtekit.pooling.POOLINGS``.
+``gtekit.model.pooling.POOLINGS``.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ class ConfigError(ValueError):
 
 
 class PoolingName(enum.StrEnum):
-    """How token embeddings become one vector (``gtekit.pooling.POOLINGS``)."""
+    """How token embeddings become one vector (``gtekit.model.pooling.POOLINGS``)."""
 
     MEAN = "mean"  # mean over non-padding tokens (GTE Eq. 2)
     CLS = "cls"  # the first token

@@ -48,8 +48,8 @@ def test_shipped_recipes_are_valid():
 
     import yaml
 
+    from gtekit.cli.quickstart import quickstart_recipe_path
     from gtekit.pipeline.recipe import load_pipeline
-    from gtekit.quickstart import quickstart_recipe_path
 
     recipes = [quickstart_recipe_path(), *sorted(Path(__file__).parents[1].glob("recipes/*.yaml"))]
     assert len(recipes) >= 2
@@ -102,7 +102,7 @@ def test_the_choices_compare_equal_to_their_strings():
 def test_the_choices_are_the_names_the_library_has():
     """config.py lists them again so that it imports nothing else from gtekit; these lists must agree."""
     from gtekit.losses import LOSSES
-    from gtekit.pooling import POOLINGS
+    from gtekit.model.pooling import POOLINGS
 
     assert [name.value for name in LossName] == list(LOSSES)
     assert [name.value for name in PoolingName] == list(POOLINGS)

@@ -26,7 +26,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from ..miners.base import MinedPair
+from .extract.base import MinedPair
 from .mixture import Cleaning
 
 CLEANING_FILTERS = ("empty", "control_chars", "too_short", "too_long", "query_equals_positive")
@@ -56,7 +56,7 @@ def load_token_counter(model: str) -> CountTokens:
     would otherwise hold hundreds of MB of token strings and offsets only to be counted."""
     from tokenizers import Tokenizer
 
-    from ..model_files import resolve_model_folder
+    from ..model.model_files import resolve_model_folder
 
     path = resolve_model_folder(model) / "tokenizer.json"
     if not path.is_file():

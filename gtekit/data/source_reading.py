@@ -7,7 +7,7 @@ messages kept). Helpers here decode text, split lines and check fields the same 
 reader of ``offline_sources``. A text with a lone surrogate (JSON's ``"\\ud800"`` escape, a Python string
 literal's ``\\ud800``) is an invalid row like any other: it has no UTF-8 encoding, so neither the
 Parquet shards of the build nor the tokenizer can take it. Depends on the standard library,
-``gtekit.text_checks`` and ``miners.base``.
+``gtekit.io.text_checks`` and ``miners.base``.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..miners.base import MineReport
-from ..text_checks import text_problem
+from ..io.text_checks import text_problem
+from .extract.base import MineReport
 
 MAX_EXAMPLES = 5  # skipped rows whose messages a report keeps
 

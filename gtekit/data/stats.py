@@ -9,8 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from .manifest import read_manifest, shard_paths
+from .pair_shards import read_shard
 from .sampler import source_probabilities
-from .shards import read_shard
 
 ALPHAS = (0.0, 0.3, 0.5, 1.0)  # GTE Table 10
 SAMPLE_CHARS = 120  # sample texts are cut to this many characters

@@ -1,10 +1,10 @@
 """Texts to embed: a .txt file (one text per line) or one string field of each JSONL row.
 
 The line-level pieces (decoding with the line named, one JSON object per line, a text field that
-can be embedded) are shared with the streaming reader of ``gtekit encode`` (``gtekit.inference.inputs``).
+can be embedded) are shared with the streaming reader of ``gtekit encode`` (``gtekit.encode.text_inputs``).
 Errors name the file, the line and the field. :func:`arrow_strings` reads an Arrow string column whose
 bytes may not all be UTF-8 (Parquet files written by other tools), for every Parquet reader of gtekit.
-Depends on ``gtekit.text_checks`` only; pyarrow is imported only by :func:`arrow_strings`.
+Depends on ``gtekit.io.text_checks`` only; pyarrow is imported only by :func:`arrow_strings`.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..text_checks import text_problem
+from ..io.text_checks import text_problem
 
 JSONL_SUFFIXES = (".jsonl", ".jsonl.gz", ".ndjson", ".json.gz")
 MISSING = object()  # a field absent from its row, as opposed to one holding null

@@ -1,7 +1,7 @@
 """An on-disk cache of text embeddings keyed by (model weights, text), so that evaluating the same
 model twice encodes each text once.
 
-Layout, under ``root`` (default ``gtekit.packages.cache_dir() / "embeddings"``)::
+Layout, under ``root`` (default ``gtekit.io.packages.cache_dir() / "embeddings"``)::
 
     <model fingerprint>/shard-<uuid>.npy    float32 (N, H), the embeddings of one write
     <model fingerprint>/shard-<uuid>.json   {"format", "rows", "dim", "sha256" of the .npy, "keys"}
@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..packages import cache_dir
+from ..io.packages import cache_dir
 
 DISABLE_ENV = "GTEKIT_NO_EMBEDDING_CACHE"
 ROOT_ENV = "GTEKIT_EMBEDDING_CACHE"  # overrides the default root

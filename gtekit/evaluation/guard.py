@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..atomic import atomic_path
-from ..packages import cache_dir
+from ..io.atomic import atomic_path
+from ..io.packages import cache_dir
 from .offline_data import normalise
 
 GUARD_VERSION = "1"

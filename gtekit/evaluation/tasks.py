@@ -16,9 +16,9 @@ from functools import cache
 
 import numpy as np
 
-from ..atomic import atomic_path
-from ..miners.python_code import CodePair, mine_python_pairs, split_by_module, stdlib_root
-from ..packages import cache_dir
+from ..data.extract.python_code import CodePair, mine_python_pairs, split_by_module, stdlib_root
+from ..io.atomic import atomic_path
+from ..io.packages import cache_dir
 from .offline_suite import OFFLINE_TASKS
 from .sts import STSB_LICENSE, STSB_PACKAGE, load_stsb
 from .task_types import CodeSearchData, CodeSearchTask, SentencePairs, STSTask, Task, TaskInfo

@@ -37,9 +37,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .. import __version__
-from ..atomic import atomic_path
-from ..embedder import Embedder
-from ..model_files import write_settings
+from ..io.atomic import atomic_path
+from ..model.embedder import Embedder
+from ..model.model_files import write_settings
 from .runtime import (
     INSTALL_HINT,
     MANIFEST,

@@ -28,8 +28,8 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from ..embedder import PROGRESS_MIN_TEXTS, TextKind, check_texts, prepare_texts, tokenize_texts
-from ..model_files import EmbedderSettings, read_settings, refuse_remote_code
+from ..model.embedder import PROGRESS_MIN_TEXTS, TextKind, check_texts, prepare_texts, tokenize_texts
+from ..model.model_files import EmbedderSettings, read_settings, refuse_remote_code
 
 MANIFEST = "export_manifest.json"
 MANIFEST_FORMAT = "gtekit-onnx"

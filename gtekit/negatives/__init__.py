@@ -12,7 +12,7 @@ The stages exchange documented files, so each can be rerun alone:
 (anything with ``encode(texts, kind=..., batch_size=...)``), never training.
 """
 
-from .index import IndexKind, SearchSettings
+from .candidate_search import IndexKind, SearchSettings
 from .mine import mine_hard_negatives
 from .select import Sampling, SelectionRules, select_negatives
 

@@ -14,7 +14,7 @@ a crash encodes only the chunks that are missing. Every chunk and the manifest a
 Scans read one chunk at a time into memory (``iter_chunks``) and gathers memory-map one chunk file at
 a time (``rows``), so a process holds one chunk of a store, never the store.
 
-Depends on ``gtekit.atomic`` only. The model is anything with ``encode(texts, kind=..., batch_size=...)``
+Depends on ``gtekit.io.atomic`` only. The model is anything with ``encode(texts, kind=..., batch_size=...)``
 returning an (N, H) array, such as ``gtekit.Embedder``; it may offer ``fingerprint()`` (a string that
 changes when its embeddings would), otherwise its settings and weights are hashed.
 """
@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..atomic import atomic_path
+from ..io.atomic import atomic_path
 
 logger = logging.getLogger(__name__)
 

@@ -27,11 +27,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ..atomic import atomic_path
+from ..io.atomic import atomic_path
+from .candidate_search import SearchSettings, search
 from .encode_store import DEFAULT_CHUNK_SIZE, EmbeddingStore, encode_store
-from .index import SearchSettings, search
-from .inputs import read_mining_inputs
-from .report import MiningReport
+from .mining_inputs import read_mining_inputs
+from .mining_report import MiningReport
 from .run_file import read_run, run_metadata, write_run
 from .select import SelectionRules, select_negatives
 

@@ -11,7 +11,7 @@ Known positives are kept (selection drops them). The schema metadata ``gtekit`` 
 naming what produced the candidates (the two stores' fingerprints, k, the index) and the query chunks,
 one row group each: a rerun whose inputs match reuses the file. Written atomically.
 
-Depends on pyarrow and ``gtekit.atomic``.
+Depends on pyarrow and ``gtekit.io.atomic``.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..atomic import atomic_path
+from ..io.atomic import atomic_path
 
 METADATA_KEY = b"gtekit"
 COLUMNS = (("query_id", pa.int64()), ("candidate_id", pa.int64()), ("rank", pa.int32()), ("score", pa.float32()))

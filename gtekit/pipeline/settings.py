@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..config import check_choice, check_device
+from ..negatives.candidate_search import IndexKind, SearchSettings
 from ..negatives.encode_store import DEFAULT_CHUNK_SIZE
-from ..negatives.index import IndexKind, SearchSettings
 from ..negatives.select import Sampling, SelectionRules
 
 

@@ -48,7 +48,7 @@ def run_pipeline(pipeline: Pipeline, *, only: str | None = None, rerun_from: str
 def run_data_stage(stage: Stage) -> str:
     import sys
 
-    from ..data.build import build_mixture_file, size_on_disk
+    from ..data.mixture_build import build_mixture_file, size_on_disk
 
     s = stage.settings
     folder = stage.outputs()["mixture"]
@@ -75,7 +75,7 @@ def run_train_stage(stage: Stage) -> str:
 def run_mine_stage(stage: Stage) -> str:
     import torch
 
-    from ..embedder import Embedder
+    from ..model.embedder import Embedder
     from ..negatives.mine import mine_hard_negatives
 
     s = stage.settings
@@ -96,12 +96,12 @@ def run_mine_stage(stage: Stage) -> str:
 
 
 def run_eval_stage(stage: Stage) -> str:
-    from ..atomic import atomic_path
-    from ..embedder import Embedder
-    from ..evaluation.report import format_table, write_json
+    from ..evaluation.results_report import format_table, write_json
     from ..evaluation.runner import evaluate_tasks
     from ..evaluation.task_files import beir_task, load_task_file
     from ..evaluation.tasks import get_suite, get_tasks
+    from ..io.atomic import atomic_path
+    from ..model.embedder import Embedder
 
     s = stage.settings
     tasks = get_tasks(s.tasks) + (get_suite(s.suite) if s.suite else [])

@@ -26,8 +26,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from ..atomic import atomic_path
 from ..config import ConfigError
+from ..io.atomic import atomic_path
 from .recipe import Pipeline, Stage, StageKind, hashed_config, matches_path
 
 DONE_MARKER = ".gtekit-stage-done.json"

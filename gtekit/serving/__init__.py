@@ -5,7 +5,7 @@ bodies), ``json_body`` (content type and JSON parsing of request bodies), ``sche
 response bodies), ``vectors`` (Matryoshka truncation, base64), ``batching`` (coalesces concurrent
 requests into model calls on one worker thread), ``auth`` and ``limits`` (ASGI middlewares: bearer
 key; header size, body size and body timeout), ``app`` (the routes), ``server`` (socket, uvicorn with
-header and keep-alive timeouts, signals). Serving imports the model (``gtekit.embedder``) and the
+header and keep-alive timeouts, signals). Serving imports the model (``gtekit.model.embedder``) and the
 search index, never training. This package file imports neither FastAPI nor uvicorn, so
 ``gtekit serve --help`` works without them; :func:`require_serve_extra` says how to install them.
 """

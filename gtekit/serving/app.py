@@ -1,10 +1,10 @@
 """The HTTP routes: ``POST /v1/embeddings`` (OpenAI-compatible), ``POST /search``, ``GET /v1/models``,
 ``GET /health``.
 
-:func:`create_app` wires a loaded :class:`~gtekit.embedder.Embedder` (and optionally a search index)
+:func:`create_app` wires a loaded :class:`~gtekit.model.embedder.Embedder` (and optionally a search index)
 into a FastAPI app: bodies are read within the size and time limits (``limits``) and parsed as JSON
 (``json_body``), requests are validated (``schemas``), checked against the limits of
-:class:`ServerSettings`, every text checked with :func:`gtekit.text_checks.text_problem` before it
+:class:`ServerSettings`, every text checked with :func:`gtekit.io.text_checks.text_problem` before it
 may join a batch (so one bad text fails its own request, with a 422 naming it, and no other), embedded
 through the :class:`BatchingEncoder` (one worker thread runs the model; the event loop never does)
 and answered as OpenAI does, errors included (``errors``).
@@ -30,13 +30,13 @@ from pydantic_core import to_json
 from starlette.concurrency import run_in_threadpool
 
 from .. import __version__
-from ..embedder import Embedder
-from ..text_checks import text_problem
+from ..io.text_checks import text_problem
+from ..model.embedder import Embedder
 from .auth import BearerKeyMiddleware
-from .batching import BatchingEncoder, EncodedTexts, EncodeFunction, Overloaded, ShuttingDown
 from .errors import APIError, ErrorType, install_error_handlers, quoted
 from .json_body import JSONBodyRoute
 from .limits import BodyLimitsMiddleware
+from .request_batching import BatchingEncoder, EncodedTexts, EncodeFunction, Overloaded, ShuttingDown
 from .schemas import (
     EmbeddingRequest,
     EmbeddingResponse,
@@ -54,7 +54,7 @@ SERIALISE_IN_THREAD_ABOVE = 65_536  # floats in a response beyond which JSON is 
 
 
 class SearchIndexLike(Protocol):
-    """What the server needs of ``gtekit.index.SearchIndex``."""
+    """What the server needs of ``gtekit.search.SearchIndex``."""
 
     model: str
     dimension: int

@@ -43,8 +43,8 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 from ..data.curriculum import EasyToHardNegatives
 from ..data.pairs import Pair
 from ..data.sampler import SourceSampler
-from ..embedder import tokenize_texts
-from ..model_files import EmbedderSettings
+from ..model.embedder import tokenize_texts
+from ..model.model_files import EmbedderSettings
 from .grad_cache import Chunk, chunk_by_length
 
 T = TypeVar("T")

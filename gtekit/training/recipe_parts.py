@@ -16,7 +16,7 @@ import torch
 from ..config import ConfigError, CurriculumKind, Recipe
 from ..data.curriculum import EasyToHardNegatives
 from ..data.pairs import PairFormatError, load_sources
-from ..embedder import Embedder
+from ..model.embedder import Embedder
 
 
 def build_model(recipe: Recipe) -> Embedder:

@@ -7,7 +7,7 @@ drops the rest (those steps are trained again), so an interrupted and resumed ru
 an uninterrupted one, apart from its ``TIMING_FIELDS``. A value that is not a finite number (a NaN
 validation score) is written as ``null``: every line is JSON that any parser reads.
 
-Depends on ``gtekit.atomic`` only.
+Depends on ``gtekit.io.atomic`` only.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from ..atomic import atomic_path
+from ..io.atomic import atomic_path
 
 LOG_FILE = "train_log.jsonl"
 TIMING_FIELDS = ("pairs_per_s", "tokens_per_s")  # the fields that differ between two runs of the same recipe

@@ -24,13 +24,13 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from ..atomic import atomic_path
 from ..config import Recipe, Recompute, recipe_to_yaml
 from ..data.pairs import Pair
 from ..data.sampler import SourceSampler
-from ..embedder import Embedder
 from ..evaluation.guard import check_no_evaluation_overlap
+from ..io.atomic import atomic_path
 from ..losses import LogitScale, get_loss, row_blocks
+from ..model.embedder import Embedder
 from .batches import BatchLoader, BatchPreparer, BatchStream, PreparedBatch
 from .checkpoint import (
     load_checkpoint,

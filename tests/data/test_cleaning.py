@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from gtekit.data.cleaning import PairCleaner, PairDeduplicator, load_token_counter, normalise, strip_control
+from gtekit.data.extract.base import MinedPair
 from gtekit.data.mixture import Cleaning
-from gtekit.miners.base import MinedPair
 
 
 def pairs(*rows):

@@ -7,7 +7,7 @@ import json
 import pytest
 import yaml
 
-from gtekit.cli import build_parser, main
+from gtekit.cli.main import build_parser, main
 from gtekit.data.sampler import source_probabilities
 from gtekit.data.stats import ALPHAS, mixture_stats
 

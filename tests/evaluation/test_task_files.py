@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from gtekit.cli import main
-from gtekit.evaluation.report import format_table, plot_results
+from gtekit.cli.main import main
+from gtekit.evaluation.results_report import format_table, plot_results
 from gtekit.evaluation.runner import evaluate_tasks
 from gtekit.evaluation.task_files import TaskFileError, load_task_file
 

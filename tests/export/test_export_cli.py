@@ -10,7 +10,7 @@ import onnxruntime  # noqa: F401
 import pytest
 
 from gtekit import Embedder
-from gtekit.cli import main
+from gtekit.cli.main import main
 from gtekit.export import OnnxEmbedder
 
 TEXTS = ["a cat sits on the mat", "", "def f(x):\n    return x", "word " * 100]

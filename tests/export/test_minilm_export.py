@@ -22,7 +22,7 @@ def test_minilm_onnx_matches_pytorch_and_sentence_transformers_on_stsb(tmp_path)
     from sentence_transformers import SentenceTransformer
 
     from gtekit.evaluation.sts import load_stsb
-    from gtekit.model_files import resolve_model_folder
+    from gtekit.model.model_files import resolve_model_folder
 
     data = load_stsb("test")
     texts = list(dict.fromkeys(data.sentences1 + data.sentences2))[:SENTENCES]

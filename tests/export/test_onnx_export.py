@@ -14,7 +14,7 @@ import torch
 from gtekit import Embedder
 from gtekit.export import ExportVerificationError, OnnxEmbedder, OptionalDependencyError, export_onnx
 from gtekit.export.runtime import MANIFEST, POOLED_OUTPUT, SENTENCE_OUTPUT
-from gtekit.model_files import ModelNotFoundError, read_settings
+from gtekit.model.model_files import ModelNotFoundError, read_settings
 from tests.helpers import make_tiny_embedder
 
 TEXTS = [

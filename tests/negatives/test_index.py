@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from gtekit.negatives.candidate_search import EXACT_MAX_DOCS, IndexKind, SearchSettings, search
 from gtekit.negatives.encode_store import encode_store
-from gtekit.negatives.index import EXACT_MAX_DOCS, IndexKind, SearchSettings, search
 from gtekit.negatives.run_file import read_run, run_metadata, write_run
 
 from .conftest import TableEmbedder, unit

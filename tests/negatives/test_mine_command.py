@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from gtekit.cli import build_parser, main
+from gtekit.cli.main import build_parser, main
 from gtekit.data.pairs import read_pairs
 
 from .conftest import write_pairs

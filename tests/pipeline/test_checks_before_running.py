@@ -38,7 +38,7 @@ def test_a_typo_in_the_last_stage_stops_the_run_before_any_stage(tmp_path):
     pipeline_from_dict(copy.deepcopy(recipe), where="quickstart")  # as shipped, it loads
     recipe["stages"][-1]["loss"]["name"] = "gtr"
     path = write_recipe(tmp_path, recipe)
-    probe = ("import sys; from gtekit.cli import main; code = main(['run', sys.argv[1]]); "
+    probe = ("import sys; from gtekit.cli.main import main; code = main(['run', sys.argv[1]]); "
              "print(sorted(m for m in ('torch', 'transformers') if m in sys.modules)); sys.exit(code)")
     result = subprocess.run([sys.executable, "-c", probe, str(path)], cwd=tmp_path, capture_output=True, text=True,
                             timeout=60)

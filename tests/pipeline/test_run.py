@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import pytest
 import yaml
 
-from gtekit.cli import build_parser, main
+from gtekit.cli.main import build_parser, main
 from gtekit.config import ConfigError
 from gtekit.pipeline import Status, load_pipeline, plan_run, run_pipeline
 from gtekit.pipeline.state import DONE_MARKER

@@ -81,8 +81,8 @@ def server_url(gated_server):
 
 @pytest.fixture(scope="session")
 def index_dir(tmp_path_factory, served_model, tiny_model_dir):
-    """A gtekit.index folder (exact, float32) of DOCUMENTS embedded by the tiny model, ids doc-0, doc-1, ..."""
-    from gtekit.index import ArrayShards, IndexSettings, build_index
+    """A gtekit.search folder (exact, float32) of DOCUMENTS embedded by the tiny model, ids doc-0, doc-1, ..."""
+    from gtekit.search import ArrayShards, IndexSettings, build_index
 
     folder = tmp_path_factory.mktemp("index") / "docs"
     embeddings = served_model.encode(DOCUMENTS, kind="document")

@@ -11,7 +11,7 @@ import httpx
 import numpy as np
 import pytest
 
-from gtekit.serving.batching import BatchingEncoder, Overloaded, ShuttingDown
+from gtekit.serving.request_batching import BatchingEncoder, Overloaded, ShuttingDown
 
 DIM = 4
 

@@ -6,7 +6,7 @@ import importlib.util
 
 import pytest
 
-from gtekit.cli import build_parser, main
+from gtekit.cli.main import build_parser, main
 from gtekit.serving import require_serve_extra
 from gtekit.serving.settings import ServerSettings, model_names
 

@@ -1,4 +1,4 @@
-"""POST /search over a real gtekit.index folder: the hits of exact cosine search with the model's query
+"""POST /search over a real gtekit.search folder: the hits of exact cosine search with the model's query
 and document embeddings (numpy as the reference), ids and texts included."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ QUERIES = ["pets at home", "baking", "how do I write a function"]
 
 @pytest.fixture(scope="module")
 def search_url(served_model, index_dir):
-    from gtekit.index import SearchIndex
+    from gtekit.search import SearchIndex
     from gtekit.serving.app import create_app
     from gtekit.serving.settings import ServerSettings
     from tests.serving.conftest import running_server
@@ -90,7 +90,7 @@ def test_health_describes_the_index(search_url, tiny_model_dir):
 
 
 def test_an_index_of_another_dimension_is_refused(served_model, tmp_path):
-    from gtekit.index import ArrayShards, SearchIndex, build_index
+    from gtekit.search import ArrayShards, SearchIndex, build_index
     from gtekit.serving.app import create_app
     from gtekit.serving.settings import ServerSettings
 

@@ -170,7 +170,7 @@ def test_timeouts_must_be_positive():
 
 
 def test_the_defaults_bound_every_wait():
-    from gtekit.cli import build_parser
+    from gtekit.cli.main import build_parser
     from gtekit.serving.settings import ServerSettings
 
     defaults = ServerSettings(model_names=("m",))

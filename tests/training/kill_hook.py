@@ -17,8 +17,8 @@ import signal
 import sys
 from pathlib import Path
 
-from gtekit.cli import main
-from gtekit.embedder import Embedder
+from gtekit.cli.main import main
+from gtekit.model.embedder import Embedder
 from gtekit.training import checkpoint
 from gtekit.training.trainer import Trainer
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from gtekit.cli import main
+from gtekit.cli.main import main
 from gtekit.config import ConfigError, load_recipe
 from gtekit.data.negative_scores import NegativeRequirements
 from gtekit.data.pairs import PairFormatError, read_pairs

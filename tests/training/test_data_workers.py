@@ -17,7 +17,7 @@ from gtekit.data.manifest import write_manifest
 from gtekit.data.pairs import Pair, PairFormatError, load_sources
 from gtekit.data.sampler import SourceSampler
 from gtekit.data.streaming import write_mixture
-from gtekit.embedder import tokenize_texts
+from gtekit.model.embedder import tokenize_texts
 from gtekit.training.batches import BatchPreparer, BatchStream
 from gtekit.training.trainer import Trainer
 

@@ -75,7 +75,7 @@ def test_a_finite_loss_with_nan_gradients_is_stopped_too(tiny_recipe, tmp_path):
 def test_the_command_exits_non_zero(tiny_recipe, tmp_path, monkeypatch, capsys):
     import yaml
 
-    from gtekit.cli import main
+    from gtekit.cli.main import main
 
     recipe_file = tmp_path / "recipe.yaml"
     recipe_file.write_text(yaml.safe_dump(tiny_recipe(tmp_path / "run").to_dict()))

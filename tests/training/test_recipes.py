@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from gtekit.cli import main
+from gtekit.cli.dry_run import SAMPLE_PAIRS_PER_SOURCE, dry_run_recipe, sources_exist
+from gtekit.cli.main import main
 from gtekit.config import load_recipe
-from gtekit.dry_run import SAMPLE_PAIRS_PER_SOURCE, dry_run_recipe, sources_exist
 from gtekit.training.checkpoint import latest_checkpoint
 
 RECIPES_DIR = Path(__file__).resolve().parents[2] / "recipes"

@@ -80,7 +80,7 @@ def test_leftovers_of_interrupted_writes_are_removed_when_training_starts(tiny_r
 
 
 def test_the_command_refuses_and_names_both_options(tiny_recipe, tmp_path, capsys):
-    from gtekit.cli import build_parser, main
+    from gtekit.cli.main import build_parser, main
 
     recipe_file = tmp_path / "recipe.yaml"
     recipe_file.write_text(yaml.safe_dump(tiny_recipe(tmp_path / "run", "train.steps=2").to_dict()))

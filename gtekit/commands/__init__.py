@@ -1,1 +1,0 @@
-"""Subcommands, one module each (``gtekit mine``, ``gtekit data ...``); ``cli.py`` registers them."""

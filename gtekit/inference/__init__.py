@@ -1,4 +1,0 @@
-"""Inference at scale: encoded shards on disk, streamed inputs, multi-process and quantised encoding.
-
-Imports the model (``gtekit.embedder``), never training.
-"""
