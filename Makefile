@@ -50,9 +50,12 @@ faults: $(VENV)/.installed-test
 test-fast: $(VENV)/.installed-test
 	$(BIN)/python -m pytest -q -m "not minilm and not slow"
 
-## check: lint
+## check: lint (ruff), then the package contracts (lint-imports: packages import downwards, no import cycle;
+## [tool.importlinter] in pyproject.toml) and the package rules of tests/test_package_layout.py
 check: $(VENV)/.installed-test
 	$(BIN)/ruff check gtekit tests benchmarks
+	$(BIN)/lint-imports --no-cache
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests/test_package_layout.py
 
 ## claims: every number of a measured README table is in the committed results file its comment names
 claims: $(VENV)/.installed-test

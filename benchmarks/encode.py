@@ -261,11 +261,12 @@ def _onnx_available() -> bool:
 
 def _export(model: str, folder: Path, int8: bool, log) -> str:
     from gtekit.export.onnx_export import export_onnx
+    from gtekit.export.settings import ExportSettings
 
     log("exporting to ONNX (optimised graph" + (", int8" if int8 else "") + ")")
     started = time.perf_counter()
     with contextlib.redirect_stdout(sys.stderr):
-        export_onnx(model, folder, int8=int8, optimize=True)
+        export_onnx(model, ExportSettings(folder, int8=int8, optimize=True))
     log(f"  exported in {time.perf_counter() - started:.0f} s")
     return str(folder)
 

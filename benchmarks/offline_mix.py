@@ -50,10 +50,11 @@ def format_table(summary: dict) -> str:
 
 
 def build_summary(mixture: Path = MIXTURE) -> dict:
-    from gtekit.data.mixture_build import build_mixture_file
+    from gtekit.data.mixture_build import DataBuildSettings
+    from gtekit.evaluation.mixture_guard import build_mixture_file
 
     with tempfile.TemporaryDirectory(prefix="offline-mix-") as tmp:
-        return summarize(build_mixture_file(mixture, Path(tmp) / "mix"))
+        return summarize(build_mixture_file(DataBuildSettings(mixture=str(mixture), output_dir=str(Path(tmp) / "mix"))))
 
 
 def main(argv: list[str] | None = None) -> int:

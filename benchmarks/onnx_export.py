@@ -67,12 +67,12 @@ def load_systems(model_name: str, folder: Path, threads: int) -> dict[str, objec
     import torch
 
     from gtekit import Embedder
-    from gtekit.export import OnnxEmbedder, export_onnx
+    from gtekit.export import ExportSettings, OnnxEmbedder, export_onnx
 
     torch.set_num_threads(threads)
     model = Embedder.load(model_name).eval()
-    export_onnx(model, folder / "plain", int8=True)
-    export_onnx(model, folder / "optimized", int8=True, optimize=True)
+    export_onnx(model, ExportSettings(folder / "plain", int8=True))
+    export_onnx(model, ExportSettings(folder / "optimized", int8=True, optimize=True))
     return {
         "torch fp32": model,
         "onnx fp32": OnnxEmbedder.load(folder / "plain", threads=threads),

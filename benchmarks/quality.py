@@ -73,9 +73,11 @@ def run(model: str, paths: list[str], batch_size: int = 64, log=print) -> dict:
         export_dir = None
         if any(path.startswith("onnx") for path in paths):
             from gtekit.export.onnx_export import export_onnx
+            from gtekit.export.settings import ExportSettings
 
             log("exporting to ONNX (optimised graph, and int8)")
-            export_dir = str(export_onnx(model, Path(tmp) / "onnx", int8=True, optimize=True).folder)
+            settings = ExportSettings(Path(tmp) / "onnx", int8=True, optimize=True)
+            export_dir = str(export_onnx(model, settings).folder)
         reference = None
         for path in paths:
             backend, precision = path.split("-")

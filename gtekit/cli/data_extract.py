@@ -1,4 +1,5 @@
-"""`gtekit data mine`: turn raw files into a pair file, one kind of source at a time (``gtekit.data.extract``).
+"""`gtekit data extract` (also `gtekit data mine`, its older name): turn raw files into a pair file, one kind of
+source at a time (``gtekit.data.extract``).
 
 Writes ``DIR/NAME.jsonl`` with rows ``{"query", "positive", "doc_id"}`` (``gtekit.data.pairs`` reads
 them; it ignores ``doc_id``) and, with ``--held-out``, ``DIR/held-out/NAME.jsonl`` with the pairs of
@@ -30,7 +31,7 @@ OPTION_FLAGS = {"min_doc_words": "--min-doc-words", "max_code_chars": "--max-cod
 MAX_LISTED_FAILURES = 20
 
 DESCRIPTION = """\
-Mine (query, positive) pairs of one kind from raw files (GTE Table 2) and write them as a pair file.
+Extract (query, positive) pairs of one kind from raw files (GTE Table 2) and write them as a pair file.
 INPUT may be files, folders (read recursively, in sorted order) and zip archives.
 
 kinds:
@@ -47,23 +48,24 @@ kinds:
               Tatoeba's spa.tsv; doc_id: the shared translation
 
 examples:
-  gtekit data mine python /usr/lib/python3.11 -o data --held-out 0.2
-  gtekit data mine javascript my-project/src -o data --name my-project-code
-  gtekit data mine sections docs/ -o data --heading-path
-  gtekit data mine qa chatterbot_corpus/data/english -o data
-  gtekit data mine entity glossary.jsonl -o data --field term=name --field definition=senses.gloss
-  gtekit data mine news NewsArticles.zip -o data --field summary=subtitle
-  gtekit data mine bitext spa.tsv -o data --held-out 0.1
+  gtekit data extract python /usr/lib/python3.11 -o data --held-out 0.2
+  gtekit data extract javascript my-project/src -o data --name my-project-code
+  gtekit data extract sections docs/ -o data --heading-path
+  gtekit data extract qa chatterbot_corpus/data/english -o data
+  gtekit data extract entity glossary.jsonl -o data --field term=name --field definition=senses.gloss
+  gtekit data extract news NewsArticles.zip -o data --field summary=subtitle
+  gtekit data extract bitext spa.tsv -o data --held-out 0.1
 """
 
 
 def add_parser(subcommands) -> argparse.ArgumentParser:
     parser = subcommands.add_parser(
-        "mine", help="mine pairs of one kind (code, sections, QA, entities, news, bitext) from raw files",
+        "extract", aliases=["mine"],
+        help="extract pairs of one kind (code, sections, QA, entities, news, bitext) from raw files",
         description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("kind", choices=sorted(KINDS), metavar="KIND",
                         help=f"the kind of source: {', '.join(KINDS)}")
-    parser.add_argument("inputs", nargs="+", metavar="INPUT", help="files, folders or zip archives to mine")
+    parser.add_argument("inputs", nargs="+", metavar="INPUT", help="files, folders or zip archives to read")
     parser.add_argument("-o", "--output-dir", required=True, metavar="DIR", help="folder for the pair files")
     parser.add_argument("--name", help="file name of the source, without .jsonl (default: KIND); the training "
                                        "source is named after it")
@@ -80,7 +82,7 @@ def add_parser(subcommands) -> argparse.ArgumentParser:
     code.add_argument("--max-code-chars", type=int, metavar="N",
                       help="longest code kept, in characters; longer definitions are skipped (default: 4000)")
     code.add_argument("--no-classes", action="store_true", default=None,
-                      help="mine functions and methods only, not classes")
+                      help="extract functions and methods only, not classes")
     text = parser.add_argument_group("sections")
     text.add_argument("--heading-path", action="store_true", default=None,
                       help="query = the path of headings ('Title > Install > Linux') instead of the heading alone")
@@ -94,11 +96,11 @@ def add_parser(subcommands) -> argparse.ArgumentParser:
                         help="pair translations that share an English sentence instead")
     bitext.add_argument("--max-pairs-per-group", type=int, metavar="N",
                         help="most pairs from the sentences sharing one translation (default: 10)")
-    parser.set_defaults(handler=run_mine)
+    parser.set_defaults(handler=run)
     return parser
 
 
-def run_mine(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     from ..data.extract.base import split_held_out
     from ..io.atomic import atomic_path
 

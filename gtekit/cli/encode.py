@@ -1,4 +1,5 @@
-"""`gtekit encode`: embed text files into resumable shards with ids (``gtekit.encode``), or one .npy."""
+"""`gtekit encode`: embed text files into resumable shards with ids, or one .npy: the options become an
+``EncodeSettings`` for ``gtekit.encode.encode_files.encode_files``; SIGTERM stops it like Ctrl-C."""
 
 from __future__ import annotations
 
@@ -7,8 +8,8 @@ import signal
 import sys
 import threading
 
-from ..encode.embedding_shards import DEFAULT_SHARD_SIZE, SKIPPED_ROWS
 from ..encode.settings import DEFAULT_BATCH_SIZE, DEFAULT_MAX_BATCH_TOKENS, Backend, ComputePrecision
+from ..io.embedding_store import DEFAULT_SHARD_SIZE, SKIPPED_ROWS
 
 DESCRIPTION = f"""\
 Embed texts with an embedding model. Inputs are streamed, never loaded whole:
@@ -128,42 +129,26 @@ def run(args) -> int:
 
 
 def _encode(args) -> int:
-    from ..encode.encode_files import encode_to_array, encode_to_shards, shards_header
-    from ..encode.engine import EncodeOptions, TextEncoder
-    from ..encode.text_inputs import check_inputs
+    from ..encode.encode_files import encode_files
+    from ..encode.settings import EncodeSettings
 
-    for name in ("batch_size", "processes", "shard_size"):
-        if getattr(args, name) < 1:
-            raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
-    if args.max_batch_tokens < 0:
-        raise ValueError(f"--max-batch-tokens must be >= 0, got {args.max_batch_tokens}")
     if args.bf16 and args.precision not in (ComputePrecision.FP32.value, ComputePrecision.BF16.value):
         raise ValueError(f"--bf16 contradicts --precision {args.precision}; give one of them")
-    if args.skip_invalid and args.output.endswith(".npy"):
-        raise ValueError("--skip-invalid leaves rows out, and a .npy array has no ids to show which: "
-                         "write shards (-o DIR) instead")
-    options = EncodeOptions(kind=args.kind, batch_size=args.batch_size, max_batch_tokens=args.max_batch_tokens or None,
-                            normalize=not args.no_normalize, max_seq_length=args.max_seq_length,
-                            precision=ComputePrecision.BF16 if args.bf16 else args.precision, device=args.device,
-                            backend=args.backend)
-    progress = not args.no_progress
-    check_inputs(args.inputs, args.field, args.id_field)  # before loading the model
-    with TextEncoder(args.model, options, processes=args.processes) as encoder:
-        if args.output.endswith(".npy"):
-            array = encode_to_array(encoder, args.inputs, args.output, text_field=args.field,
-                                    id_field=args.id_field, progress=progress)
-            print(f"wrote {array.shape[0]} x {array.shape[1]} embeddings to {args.output}")
-            return 0
-        header = shards_header(encoder, args.model, args.inputs, args.field, args.id_field, args.skip_invalid)
-        shards, encoded = encode_to_shards(encoder, args.inputs, args.output, header, text_field=args.field,
-                                           id_field=args.id_field, shard_size=args.shard_size,
-                                           overwrite=args.overwrite, progress=progress,
-                                           skip_invalid=args.skip_invalid)
-    resumed = len(shards) - encoded
+    settings = EncodeSettings(
+        model=args.model, inputs=args.inputs, output=args.output, text_field=args.field, id_field=args.id_field,
+        skip_invalid=args.skip_invalid, kind=args.kind, normalize=not args.no_normalize,
+        max_seq_length=args.max_seq_length, precision=ComputePrecision.BF16 if args.bf16 else args.precision,
+        backend=args.backend, device=args.device, batch_size=args.batch_size, max_batch_tokens=args.max_batch_tokens,
+        processes=args.processes, shard_size=args.shard_size, overwrite=args.overwrite, progress=not args.no_progress)
+    written = encode_files(settings)
+    if written.shards is None:
+        print(f"wrote {written.rows} x {written.dimension} embeddings to {args.output}")
+        return 0
+    resumed = written.rows - written.encoded
     note = f" ({resumed:,} rows were already there)" if resumed else ""
-    print(f"wrote {len(shards):,} x {shards.dimension} embeddings in {len(shards.shards)} shard(s) to "
+    print(f"wrote {written.rows:,} x {written.dimension} embeddings in {len(written.shards.shards)} shard(s) to "
           f"{args.output}{note}")
-    skipped = shards.manifest.get("skipped", 0)
+    skipped = written.shards.manifest.get("skipped", 0)
     if skipped:
-        print(f"left out {skipped:,} invalid rows, listed in {shards.folder / SKIPPED_ROWS}")
+        print(f"left out {skipped:,} invalid rows, listed in {written.shards.folder / SKIPPED_ROWS}")
     return 0

@@ -1,13 +1,14 @@
 """`gtekit export onnx`: write a model as an ONNX graph (encoder, pooling, normalisation) that ONNX Runtime runs.
 
-The work is ``gtekit.export.export_onnx``; this module only parses options and prints what was written.
+The work is ``gtekit.export.export_onnx``; this module only turns the options into an ``ExportSettings`` and
+prints what was written.
 """
 
 from __future__ import annotations
 
 import argparse
 
-from ..export.settings import DEFAULT_OPSET, FP32_MIN_COSINE, INT8_MIN_COSINE, SUPPORTED_OPSETS
+from ..export.settings import DEFAULT_OPSET, FP32_MIN_COSINE, INT8_MIN_COSINE, SUPPORTED_OPSETS, ExportSettings
 
 ONNX_DESCRIPTION = f"""\
 Export MODEL as one ONNX graph, token ids (input_ids, attention_mask[, token_type_ids]) -> sentence
@@ -60,8 +61,9 @@ def add_parser(subcommands) -> argparse.ArgumentParser:
 def run(args) -> int:
     from ..export.onnx_export import export_onnx
 
-    result = export_onnx(args.model, args.output_dir, int8=args.int8, opset=args.opset, optimize=args.optimize,
-                         overwrite=args.overwrite)
+    settings = ExportSettings(output_dir=args.output_dir, int8=args.int8, opset=args.opset, optimize=args.optimize,
+                              overwrite=args.overwrite)
+    result = export_onnx(args.model, settings)
     print(f"exported {result.manifest['model']} (dimension {result.manifest['dimension']}, opset "
           f"{result.manifest['opset']}) to {result.folder}")
     for precision, path in result.files.items():

@@ -1,4 +1,5 @@
-"""`gtekit index build` / `gtekit index info`: a faiss search index from encoded shards (``gtekit.search``)."""
+"""`gtekit index build` / `gtekit index info`: a faiss search index from encoded shards; build's options become an
+``IndexBuildSettings`` for ``gtekit.search.index_build.build_index_folder``."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ from ..search.settings import (
     BINARY_FLAT_MAX_ROWS,
     FLAT_MAX_ROWS,
     HNSW_MAX_ROWS,
+    INDEX_KINDS,
     EmbeddingPrecision,
+    IndexBuildSettings,
     IndexKind,
     IndexSettings,
     RescoreStore,
@@ -64,7 +67,7 @@ def _add_build(commands) -> None:
     parser.add_argument("shards_dir", metavar="SHARDS_DIR", help="a folder written by `gtekit encode`")
     parser.add_argument("-o", "--output", required=True, metavar="INDEX_DIR",
                         help="the index folder to write (an existing index there is replaced)")
-    parser.add_argument("--kind", default=IndexKind.AUTO.value, choices=[kind.value for kind in IndexKind],
+    parser.add_argument("--kind", default=IndexKind.AUTO.value, choices=[kind.value for kind in INDEX_KINDS],
                         help="flat: exact; hnsw: graph; ivfpq: cells of product-quantized codes; auto: by size "
                              "(default: auto)")
     parser.add_argument("--precision", default=EmbeddingPrecision.FLOAT32.value,
@@ -108,24 +111,21 @@ def _add_build(commands) -> None:
 
 
 def run_build(args) -> int:
-    from ..encode.embedding_shards import EncodedShards
-    from ..search.index_build import build_index
+    from ..search.index_build import build_index_folder
 
-    settings = IndexSettings(kind=args.kind, precision=args.precision, rescore_store=args.rescore_store,
-                             rescore_multiplier=args.rescore_multiplier, nlist=args.nlist, pq_m=args.pq_m,
-                             pq_nbits=args.pq_nbits, nprobe=args.nprobe, hnsw_m=args.hnsw_m,
-                             ef_construction=args.ef_construction, ef_search=args.ef_search,
-                             train_rows=args.train_rows, seed=args.seed)
-    shards = EncodedShards.open(args.shards_dir, allow_partial=args.allow_partial)
-    source = {"path": str(args.shards_dir), "kind": shards.kind, "normalized": shards.normalized,
-              "complete": shards.complete}
-    manifest = build_index(shards, args.output, settings, store_texts=not args.no_texts, source_info=source,
-                           progress=True)
+    index = IndexSettings(kind=args.kind, precision=args.precision, rescore_store=args.rescore_store,
+                          rescore_multiplier=args.rescore_multiplier, nlist=args.nlist, pq_m=args.pq_m,
+                          pq_nbits=args.pq_nbits, nprobe=args.nprobe, hnsw_m=args.hnsw_m,
+                          ef_construction=args.ef_construction, ef_search=args.ef_search,
+                          train_rows=args.train_rows, seed=args.seed)
+    manifest = build_index_folder(IndexBuildSettings(shards_dir=args.shards_dir, output_dir=args.output, index=index,
+                                                     allow_partial=args.allow_partial,
+                                                     store_texts=not args.no_texts))
     sizes = ", ".join(f"{name} {_mib(size)}" for name, size in manifest.sizes.items())
     print(f"indexed {manifest.count:,} x {manifest.dimension} embeddings of {manifest.model or 'an unnamed model'} "
           f"into {args.output} ({manifest.factory}, {manifest.settings.precision.value}, rescore store "
           f"{manifest.settings.rescore_store.value}) in {manifest.build_seconds:.1f} s; {sizes}")
-    if shards.kind == "query":
+    if manifest.source.get("kind") == "query":
         print("note: these shards were encoded as queries (--kind query); documents are usually encoded as "
               "documents")
     return 0

@@ -1,14 +1,16 @@
-"""`gtekit mine`: hard negatives for pair files (``gtekit.negatives``), with a false-negative report."""
+"""`gtekit mine`: hard negatives for pair files, with a false-negative report: the options become a
+``MineSettings`` for ``gtekit.negatives.mining_stage.run_mining``."""
 
 from __future__ import annotations
 
 import argparse
+from dataclasses import fields
 
-from ..negatives.candidate_search import EXACT_MAX_DOCS, IndexKind, SearchSettings
-from ..negatives.encode_store import DEFAULT_CHUNK_SIZE
-from ..negatives.select import Sampling, SelectionRules
+from ..negatives.candidate_search import EXACT_MAX_DOCS, MINING_KINDS
+from ..negatives.select import Sampling
+from ..negatives.settings import MineSettings
 
-DEFAULTS = SelectionRules()
+DEFAULTS = MineSettings()
 
 DESCRIPTION = """\
 Mine hard negatives for (query, positive) pair files with an embedding model: encode the queries and
@@ -55,53 +57,55 @@ def add_parser(subcommands) -> argparse.ArgumentParser:
                         help="skip malformed pair rows (counted in report.json) instead of stopping at the first")
 
     search = parser.add_argument_group("search")
-    search.add_argument("--top-k", type=int, default=SearchSettings.k, metavar="K",
+    search.add_argument("--top-k", type=int, default=DEFAULTS.top_k, metavar="K",
                         help=f"candidates retrieved per query, its positives and its own text included "
-                             f"(default: {SearchSettings.k})")
-    search.add_argument("--index", default=IndexKind.AUTO.value, choices=[kind.value for kind in IndexKind],
+                             f"(default: {DEFAULTS.top_k})")
+    search.add_argument("--index", default=DEFAULTS.index.value, choices=[kind.value for kind in MINING_KINDS],
                         help=f"flat: exact, streamed over the corpus; ivf / hnsw: approximate (faiss, 8-bit codes), "
                              f"scores rescored exactly; auto: flat up to {EXACT_MAX_DOCS:,} corpus texts, then ivf "
                              f"(default: auto)")
-    search.add_argument("--nprobe", type=int, default=SearchSettings.nprobe, metavar="N",
-                        help=f"ivf: inverted lists searched per query (default: {SearchSettings.nprobe})")
-    search.add_argument("--ef-search", type=int, default=SearchSettings.ef_search, metavar="N",
-                        help=f"hnsw: search beam width (default: {SearchSettings.ef_search})")
+    search.add_argument("--nprobe", type=int, default=DEFAULTS.nprobe, metavar="N",
+                        help=f"ivf: inverted lists searched per query (default: {DEFAULTS.nprobe})")
+    search.add_argument("--ef-search", type=int, default=DEFAULTS.ef_search, metavar="N",
+                        help=f"hnsw: search beam width (default: {DEFAULTS.ef_search})")
 
     select = parser.add_argument_group("selection")
     select.add_argument("--num-negatives", type=int, default=DEFAULTS.num_negatives, metavar="N",
                         help=f"negatives per query (default: {DEFAULTS.num_negatives}, GTE's group of 16)")
-    select.add_argument("--range-min", type=int, default=0, metavar="N",
+    select.add_argument("--range-min", type=int, default=DEFAULTS.range_min, metavar="N",
                         help="skip the N best candidates left after the score rules (default: 0)")
-    select.add_argument("--range-max", type=int, default=None, metavar="N",
+    select.add_argument("--range-max", type=int, default=DEFAULTS.range_max, metavar="N",
                         help="consider only candidates ranked below N after the score rules "
                              "(default: all of --top-k)")
     select.add_argument("--relative-margin", type=_optional_float, default=DEFAULTS.relative_margin, metavar="M",
                         help="drop candidates scoring above s+ - |s+| * M, likely false negatives; 0.05 is "
                              "Arctic-Embed's 0.95 x the positive; 'none' turns it off (default: "
                              f"{DEFAULTS.relative_margin})")
-    select.add_argument("--absolute-margin", type=_optional_float, default=None, metavar="M",
+    select.add_argument("--absolute-margin", type=_optional_float, default=DEFAULTS.absolute_margin, metavar="M",
                         help="drop candidates scoring above s+ - M (default: off)")
-    select.add_argument("--max-score", type=_optional_float, default=None, metavar="SCORE",
+    select.add_argument("--max-score", type=_optional_float, default=DEFAULTS.max_score, metavar="SCORE",
                         help="drop candidates scoring above this cosine (default: off)")
-    select.add_argument("--min-score", type=_optional_float, default=None, metavar="SCORE",
+    select.add_argument("--min-score", type=_optional_float, default=DEFAULTS.min_score, metavar="SCORE",
                         help="drop candidates scoring below this cosine (default: off)")
-    select.add_argument("--sampling", default=Sampling.TOP.value, choices=[s.value for s in Sampling],
+    select.add_argument("--sampling", default=DEFAULTS.sampling.value, choices=[s.value for s in Sampling],
                         help="top: the best-scoring candidates left; random: a seeded random choice (default: top)")
-    select.add_argument("--seed", type=int, default=0, metavar="N",
+    select.add_argument("--seed", type=int, default=DEFAULTS.seed, metavar="N",
                         help="seed of --sampling random and of the samples (default: 0)")
     select.add_argument("--keep-short", action="store_true",
                         help="keep pairs whose query got fewer than --num-negatives negatives (default: drop them, "
                              "as training with data.negatives_per_query needs that many; counted in report.json)")
 
     encode = parser.add_argument_group("encoding and output")
-    encode.add_argument("--batch-size", type=int, default=64, metavar="N", help="texts per forward pass (default: 64)")
-    encode.add_argument("--chunk-size", type=int, default=DEFAULT_CHUNK_SIZE, metavar="N",
+    encode.add_argument("--batch-size", type=int, default=DEFAULTS.batch_size, metavar="N",
+                        help=f"texts per forward pass (default: {DEFAULTS.batch_size})")
+    encode.add_argument("--chunk-size", type=int, default=DEFAULTS.chunk_size, metavar="N",
                         help="texts per embedding chunk on disk, and queries searched at once: bounds memory "
-                             f"(default: {DEFAULT_CHUNK_SIZE})")
+                             f"(default: {DEFAULTS.chunk_size})")
     encode.add_argument("--bf16", action="store_true", help="bf16 autocast while encoding")
-    encode.add_argument("--device", default=None,
+    encode.add_argument("--device", default=DEFAULTS.device,
                         help="where the model encodes, e.g. cpu, cuda, cuda:1 (default: cuda if available, else cpu)")
-    encode.add_argument("--samples", type=int, default=5, metavar="N", help="queries shown in samples.md (default: 5)")
+    encode.add_argument("--samples", type=int, default=DEFAULTS.samples, metavar="N",
+                        help=f"queries shown in samples.md (default: {DEFAULTS.samples})")
     encode.add_argument("--with-scores", action="store_true",
                         help="add positive_score and negative_scores to each triple (for curricula by hardness)")
     parser.set_defaults(handler=run)
@@ -109,23 +113,11 @@ def add_parser(subcommands) -> argparse.ArgumentParser:
 
 
 def run(args) -> int:
-    import torch
+    from ..negatives.mining_stage import run_mining
 
-    from ..model.embedder import Embedder
-    from ..negatives.mine import mine_hard_negatives
-
-    rules = SelectionRules(num_negatives=args.num_negatives, range_min=args.range_min, range_max=args.range_max,
-                           absolute_margin=args.absolute_margin, relative_margin=args.relative_margin,
-                           max_score=args.max_score, min_score=args.min_score, sampling=args.sampling, seed=args.seed)
-    settings = SearchSettings(k=args.top_k, index=args.index, nprobe=args.nprobe, ef_search=args.ef_search)
-    if args.samples < 0:
-        raise ValueError(f"--samples must be >= 0, got {args.samples}")
-    model = Embedder.load(args.model).to(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    report = mine_hard_negatives(model, args.pairs, args.output_dir, corpus_file=args.corpus,
-                                 corpus_field=args.corpus_field, rules=rules, search_settings=settings,
-                                 keep_short=args.keep_short, chunk_size=args.chunk_size, batch_size=args.batch_size,
-                                 encode_options={"bf16": True} if args.bf16 else None, samples=args.samples,
-                                 with_scores=args.with_scores, skip_invalid=args.skip_invalid)
+    # every option is named after the MineSettings field it sets
+    settings = MineSettings(**{field.name: getattr(args, field.name) for field in fields(MineSettings)})
+    report = run_mining(settings)
     queries = report["queries"]
     print(f"{report['output']['pairs_written']:,} pairs with negatives written to {args.output_dir}/triples.jsonl "
           f"({report['output']['pairs_dropped_too_few_negatives']:,} dropped: too few negatives)")

@@ -120,8 +120,7 @@ def run(args) -> int:
     from ..serving import require_serve_extra
 
     require_serve_extra()
-    import torch
-
+    from ..model.device import resolve_device
     from ..model.embedder import Embedder
     from ..serving.app import create_app
     from ..serving.server import bind_socket, serve_forever
@@ -136,7 +135,7 @@ def run(args) -> int:
         keep_alive_timeout=args.keep_alive_timeout, body_timeout=args.body_timeout, body_min_rate=args.body_min_rate,
         shutdown_timeout=args.shutdown_timeout)
     sock = bind_socket(args.host, args.port)  # before loading: a busy port fails at once
-    model = Embedder.load(args.model).to(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    model = Embedder.load(args.model).to(resolve_device(args.device))
     index = _load_index(args.index, args.model) if args.index else None
     app = create_app(model, settings, index)
     serve_forever(app, sock, settings, access_log=not args.no_access_log, log_level=args.log_level)

@@ -30,7 +30,7 @@ on the hardest window, and c never decreases as s grows.
 
 The choice is a pure function of (pair, step), with no state and no random numbers: every rank, every
 DataLoader worker and a resumed run compute the same negatives for the same batch, and a gradient cache
-only splits what was chosen. Depends on ``gtekit.data.pairs`` and ``gtekit.data.negative_scores``.
+only splits what was chosen. Depends on ``gtekit.data.rows`` and ``gtekit.data.negative_scores``.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .negative_scores import NegativeRequirements
-from .pairs import Pair
+from .rows import Pair
 
 
 @dataclass(frozen=True)

@@ -18,8 +18,11 @@ build's, marked by ``.gtekit-data-build``), every shard is written atomically, a
 written last, so a build that stops part-way leaves no manifest and readers refuse the folder.
 Held-out pairs and token lengths of the whole mix are held in memory (fine for millions of pairs).
 
-This is the stage that ties readers, cleaning and the evaluation guard together; it imports
-``gtekit.evaluation.guard`` (for the guard's text hash) only when the guard is on.
+This is the stage that ties readers and cleaning together. The evaluation guard comes in as an
+:class:`EvaluationGuard` (the hashes of the texts the guard's tasks score on, and the hash function):
+``gtekit.evaluation.mixture_guard`` makes one from a mixture's ``evaluation_guard``, so nothing here
+imports evaluation. :class:`DataBuildSettings` are the settings of ``gtekit data build`` and of a data
+stage of ``gtekit run``; ``gtekit.evaluation.mixture_guard.build_mixture_file`` runs them.
 """
 
 from __future__ import annotations
@@ -27,13 +30,15 @@ from __future__ import annotations
 import shutil
 import time
 from collections import Counter
-from collections.abc import Callable, Collection, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import islice
 from pathlib import Path
 
 import numpy as np
 
+from ..config import ConfigError
 from .cleaning import CLEANING_FILTERS, CountTokens, PairCleaner, PairDeduplicator, load_token_counter
 from .extract.base import MinedPair
 from .manifest import MANIFEST_NAME, MANIFEST_VERSION, percentiles, write_manifest
@@ -49,31 +54,51 @@ FILTERS = (*CLEANING_FILTERS, "evaluation_overlap", "duplicate_within", "duplica
 HELD_OUT_FILTERS = ("duplicate_within", "duplicate_of_training")
 
 
-def evaluation_hashes(names: Iterable[str]) -> tuple[list[str], frozenset[int]]:
-    """(task names, hashes of every text they evaluate on) for the guard's tasks or suites."""
-    from ..evaluation.guard import expand_task_names, protected_hashes
+@dataclass
+class DataBuildSettings:
+    """A mixture YAML to build into a folder (``gtekit data build MIXTURE -o OUTPUT``)."""
 
-    tasks = expand_task_names(list(names))
-    return tasks, frozenset(int(h) for task in tasks for h in protected_hashes(task))
+    mixture: str = ""  # required: a mixture YAML (recipes/data/offline-mix.yaml is one)
+    rows_per_shard: int | None = None  # default: the mixture's rows_per_shard
+    output_dir: str | None = None  # the folder built into (a pipeline stage: default output_dir/<stage name>)
+
+    def __post_init__(self) -> None:
+        if not self.mixture:
+            raise ConfigError("mixture is required (a mixture YAML, e.g. recipes/data/offline-mix.yaml)")
+        if self.rows_per_shard is not None and self.rows_per_shard < 1:
+            raise ConfigError(f"rows_per_shard must be at least 1, got {self.rows_per_shard}")
 
 
-def build_mixture(spec: MixtureSpec, output: str | Path, *, count_tokens: CountTokens | None = None,
-                  protected_hashes: Collection[int] | None = None, mixture_file: str | None = None,
+@dataclass(frozen=True)
+class EvaluationGuard:
+    """What a build keeps out of training: every pair whose query or positive hashes (``text_hash``) to one of
+    ``hashes``, the texts that the evaluation ``tasks`` score on."""
+
+    tasks: tuple[str, ...] = ()  # recorded in the manifest as evaluation_tasks
+    hashes: frozenset[int] = frozenset()
+    text_hash: Callable[[str], int] | None = None  # required when hashes is not empty
+
+
+NO_GUARD = EvaluationGuard()  # nothing kept out, no task recorded
+
+
+def build_mixture(spec: MixtureSpec, output: str | Path, *, guard: EvaluationGuard,
+                  count_tokens: CountTokens | None = None, mixture_file: str | None = None,
                   log: Callable[[str], None] | None = None) -> dict:
     """Build ``spec`` into ``output``; return the manifest (also written to ``output/manifest.json``).
 
-    ``protected_hashes`` (``gtekit.evaluation.guard.text_hash`` values) replace the texts of the
-    spec's ``evaluation_guard`` tasks; ``count_tokens`` replaces the spec's tokenizer (tests)."""
+    ``guard`` holds the hashes of the texts of the spec's ``evaluation_guard`` tasks
+    (``gtekit.evaluation.mixture_guard.mixture_guard``), or ``NO_GUARD``; ``count_tokens`` replaces the
+    spec's tokenizer (tests)."""
+    if guard.hashes and guard.text_hash is None:
+        raise ValueError("an evaluation guard with hashes needs the text_hash that made them")
     start = time.monotonic()
     log = log or (lambda message: None)
     output = Path(output)
     _prepare_output(output)
     count_tokens = count_tokens or load_token_counter(spec.tokenizer)
-    if protected_hashes is None:
-        tasks, protected_hashes = evaluation_hashes(spec.evaluation_guard)
-    else:
-        tasks, protected_hashes = [], frozenset(protected_hashes)
-    text_hash = _text_hash() if protected_hashes else None
+    protected_hashes = frozenset(guard.hashes)
+    text_hash = guard.text_hash if protected_hashes else None
     dedup = PairDeduplicator()
     entries, held_out = [], []
     for index, source in enumerate(spec.sources):
@@ -94,28 +119,12 @@ def build_mixture(spec: MixtureSpec, output: str | Path, *, count_tokens: CountT
         "mixture": spec.to_dict(),
         "mixture_file": mixture_file,
         "tokenizer": spec.tokenizer,
-        "evaluation_tasks": tasks,
+        "evaluation_tasks": list(guard.tasks),
         "total": {"count": sum(e["count"] for e in entries), "held_out": sum(e["held_out"]["count"] for e in entries)},
         "sources": entries,
     }
     write_manifest(output, manifest)
     return manifest
-
-
-def build_mixture_file(mixture_file: str | Path, output: str | Path, *, rows_per_shard: int | None = None,
-                       log: Callable[[str], None] | None = None) -> dict:
-    """``gtekit data build MIXTURE -o OUTPUT``: load the mixture YAML, optionally set its rows per shard, build it
-    (``build_mixture``) and return the manifest."""
-    import dataclasses
-
-    from .mixture import load_mixture
-
-    spec = load_mixture(mixture_file)
-    if rows_per_shard is not None:
-        if rows_per_shard < 1:
-            raise ValueError(f"rows per shard must be at least 1, got {rows_per_shard}")
-        spec = dataclasses.replace(spec, rows_per_shard=rows_per_shard)
-    return build_mixture(spec, output, mixture_file=str(mixture_file), log=log)
 
 
 def _build_source(index: int, source: SourceSpec, spec: MixtureSpec, output: Path, count_tokens: CountTokens,
@@ -154,7 +163,7 @@ def _build_source(index: int, source: SourceSpec, spec: MixtureSpec, output: Pat
                          f"removed {dict(cleaner.removed + removed)}, {len(held_out)} held out, "
                          f"skipped {dict(report.skipped)}")
     entry = {
-        "name": source.name, "kind": source.kind, "licence": source.licence, "weight": source.weight,
+        "name": source.name, "kind": source.kind.value, "licence": source.licence, "weight": source.weight,
         "provenance": provenance(source, root),
         "documents": report.documents,
         "read": read,
@@ -209,12 +218,6 @@ def _batches(pairs: Iterable[MinedPair], size: int) -> Iterator[list[MinedPair]]
     iterator = iter(pairs)
     while batch := list(islice(iterator, size)):
         yield batch
-
-
-def _text_hash() -> Callable[[str], int]:
-    from ..evaluation.guard import text_hash
-
-    return text_hash
 
 
 def _gtekit_version() -> str:

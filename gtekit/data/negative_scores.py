@@ -15,7 +15,7 @@ negatives is a bad row like any other: an error naming the file, line (or row) a
 
 The checks exist twice and agree: on one row in Python (:func:`pair_meeting`: JSONL, Parquet files
 read whole) and on a whole decoded shard in Arrow (:func:`failing_rows`: streamed sources, which
-re-check the first bad row in Python for its message). Depends on ``gtekit.data.pairs`` and numpy;
+re-check the first bad row in Python for its message). Depends on ``gtekit.data.rows`` and numpy;
 pyarrow only for tables.
 """
 
@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .pairs import Pair, PairFormatError, _pair_from_values, _RowError, _type_name
+from .rows import Pair, PairFormatError, RowError, pair_from_values, type_name
 
 SCORE_FIELDS = ("positive_score", "negative_scores")
 
@@ -51,19 +51,19 @@ class NegativeRequirements:
 
 def pair_meeting(requirements: NegativeRequirements, query: object, positive: object, negatives: object,
                  positive_score: object = None, negative_scores: object = None) -> Pair:
-    """The checked Pair of one row's values, with its scores when they are kept; raises _RowError."""
-    pair = _pair_from_values(query, positive, negatives)
+    """The checked Pair of one row's values, with its scores when they are kept; raises RowError."""
+    pair = pair_from_values(query, positive, negatives)
     if len(pair.negatives) < requirements.min_count:
-        raise _RowError("negatives", f"{len(pair.negatives)} negatives, fewer than the {requirements.min_count} "
+        raise RowError("negatives", f"{len(pair.negatives)} negatives, fewer than the {requirements.min_count} "
                                      "required")
     if not requirements.keep_scores or (positive_score is None and negative_scores is None):
         return pair
     if negative_scores is not None:
         if not isinstance(negative_scores, list | tuple):
-            raise _RowError("negative_scores", f"expected a list of numbers, got {_type_name(negative_scores)}")
+            raise RowError("negative_scores", f"expected a list of numbers, got {type_name(negative_scores)}")
         negative_scores = tuple(_number(value, f"negative_scores[{k}]") for k, value in enumerate(negative_scores))
         if len(negative_scores) != len(pair.negatives):
-            raise _RowError("negative_scores", f"{len(negative_scores)} scores for {len(pair.negatives)} negatives; "
+            raise RowError("negative_scores", f"{len(negative_scores)} scores for {len(pair.negatives)} negatives; "
                                                "one score per negative, in the same order")
     if positive_score is not None:
         positive_score = _number(positive_score, "positive_score")
@@ -107,9 +107,9 @@ def failing_rows(table, requirements: NegativeRequirements, path: str | Path) ->
 
 def _number(value: object, field: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise _RowError(field, f"expected a number, got {_type_name(value)}")
+        raise RowError(field, f"expected a number, got {type_name(value)}")
     if not math.isfinite(value):
-        raise _RowError(field, f"not a finite number ({value})")
+        raise RowError(field, f"not a finite number ({value})")
     return float(value)
 
 

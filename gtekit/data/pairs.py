@@ -10,9 +10,9 @@ A source is one file, and its name is the file name without the extension:
 
 Every text must be a non-empty string that is not only whitespace and has a UTF-8 encoding (no
 lone surrogate, which JSON's ``"\\ud800"`` escape makes; no bytes that are not UTF-8 in a Parquet
-string column), and null is never a valid value. A bad row raises :class:`PairFormatError`, whose
-message names the file, the 1-based line (blank lines counted; for Parquet: the 1-based row) and the
-field, e.g.
+string column), and null is never a valid value (the checks of ``gtekit.data.rows``). A bad row
+raises :class:`PairFormatError`, whose message names the file, the 1-based line (blank lines counted;
+for Parquet: the 1-based row) and the field, e.g.
 ``data/msmarco.jsonl:3: field 'positive': empty or whitespace-only text``. With
 ``skip_invalid=True`` bad rows are skipped instead and every skip is reported in the result.
 A damaged file (corrupt gzip, unreadable Parquet, missing column) always raises.
@@ -24,8 +24,8 @@ holding ``manifest.json``, written by ``gtekit data build``) is instead streamed
 ``gtekit.data.streaming``. Both kinds of source offer the sampler and the trainer the same
 ``name``, ``shard_sizes``, ``read_batch`` and ``iter_pairs``.
 
-Depends on ``gtekit.io.text_checks`` and ``gtekit.data.text_files`` only; pyarrow is imported only to read
-Parquet.
+Depends on ``rows``, ``text_files``, ``negative_scores`` and ``streaming`` (for a mixture folder); pyarrow
+is imported only to read Parquet. ``Pair`` and ``PairFormatError`` (``rows``) can be imported from here too.
 """
 
 from __future__ import annotations
@@ -41,52 +41,14 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from ..io.text_checks import text_problem
-from .text_files import InvalidUtf8, arrow_strings
-
-if TYPE_CHECKING:
-    from .negative_scores import NegativeRequirements
+from .negative_scores import NegativeRequirements, pair_meeting
+from .rows import FIELDS, Pair, PairFormatError, RowError, pair_from_values, type_name
+from .streaming import ShardCache, is_mixture, open_mixture
+from .text_files import arrow_strings
 
 SUFFIXES = (".jsonl", ".jsonl.gz", ".parquet")
-FIELDS = ("query", "positive", "negatives")
 _MISSING = object()
-_JSON_TYPE_NAMES = {type(None): "null", bool: "boolean", int: "number", float: "number",
-                    str: "string", list: "list", dict: "object"}
-
-
-@dataclass(frozen=True, slots=True)
-class Pair:
-    """One training example: a query, its positive document and optional hard negatives, with the scores
-    they were mined with when the reader was asked to keep them (``gtekit.data.negative_scores``)."""
-
-    query: str
-    positive: str
-    negatives: tuple[str, ...] = ()
-    positive_score: float | None = None  # s⁺, the query's score with the positive
-    negative_scores: tuple[float, ...] | None = None  # s⁻_j, one per negative
-
-
-class PairFormatError(ValueError):
-    """A bad row or a damaged file; the message names the file, the line (or row) and the field."""
-
-    def __init__(self, path: str | Path, line: int | None, field: str | None, reason: str) -> None:
-        super().__init__(str(path), line, field, reason)  # all in args, so the error pickles
-        self.path, self.line, self.field, self.reason = str(path), line, field, reason
-
-    def __str__(self) -> str:
-        where = self.path if self.line is None else f"{self.path}:{self.line}"
-        what = "" if self.field is None else f"field '{self.field}': "
-        return f"{where}: {what}{self.reason}"
-
-
-class _RowError(Exception):
-    """A problem with one row, before the file and line are known."""
-
-    def __init__(self, field: str | None, reason: str) -> None:
-        super().__init__(field, reason)
-        self.field, self.reason = field, reason
 
 
 @dataclass
@@ -129,23 +91,21 @@ def read_pairs(path: str | Path, *, skip_invalid: bool = False,
     per row left out, so ``len(problems)`` is the number of rows skipped. ``requirements`` adds the
     rules of ``gtekit.data.negative_scores`` (minimum negatives, keeping the mining scores).
     """
-    from .negative_scores import pair_meeting
-
     path = Path(path)
     source_name(path)  # raises on an unsupported extension
     extra = requirements.extra_fields if requirements is not None else ()
     rows = _parquet_rows(path, extra) if path.name.endswith(".parquet") else _jsonl_rows(path, extra)
     make_pair = partial(pair_meeting, requirements) if requirements is not None and requirements.active \
-        else _pair_from_values
+        else pair_from_values
     pairs: list[Pair] = []
     problems: list[str] = []
     with _gc_paused():
         for line, row in rows:
             try:
-                if isinstance(row, _RowError):
+                if isinstance(row, RowError):
                     raise row
                 pairs.append(make_pair(*row))
-            except _RowError as err:
+            except RowError as err:
                 error = PairFormatError(path, line, err.field, err.reason)
                 if not skip_invalid:
                     raise error from None
@@ -165,8 +125,6 @@ def load_sources(paths: Sequence[str | Path], *, skip_invalid: bool = False, res
     when two sources have the same name, or when a source has no pairs (for instance because every
     row was skipped). ``requirements`` applies to every row of every source (``read_pairs``).
     """
-    from .streaming import ShardCache, is_mixture, open_mixture
-
     if isinstance(paths, str | Path):
         raise TypeError("load_sources takes a list of paths; wrap a single path in a list")
     cache = ShardCache()
@@ -231,7 +189,7 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _jsonl_rows(path: Path, extra: tuple[str, ...] = ()) -> Iterator[tuple[int, tuple[object, ...] | _RowError]]:
+def _jsonl_rows(path: Path, extra: tuple[str, ...] = ()) -> Iterator[tuple[int, tuple[object, ...] | RowError]]:
     """(line number, field values or the line's error) for each non-blank line of a JSONL file: query,
     positive, negatives, then each of ``extra`` (None when missing)."""
     opener = gzip.open if path.name.endswith(".gz") else open
@@ -242,8 +200,8 @@ def _jsonl_rows(path: Path, extra: tuple[str, ...] = ()) -> Iterator[tuple[int, 
                 if raw.isspace():
                     continue
                 try:
-                    values: tuple[object, ...] | _RowError = _parse_json_line(raw, first=line == 1, extra=extra)
-                except _RowError as err:
+                    values: tuple[object, ...] | RowError = _parse_json_line(raw, first=line == 1, extra=extra)
+                except RowError as err:
                     values = err
                 yield line, values
     except (gzip.BadGzipFile, EOFError, zlib.error) as err:
@@ -252,25 +210,25 @@ def _jsonl_rows(path: Path, extra: tuple[str, ...] = ()) -> Iterator[tuple[int, 
 
 
 def _parse_json_line(raw: bytes, *, first: bool, extra: tuple[str, ...] = ()) -> tuple[object, ...]:
-    """The (query, positive, negatives, *extra) values of one JSONL line; raises _RowError."""
+    """The (query, positive, negatives, *extra) values of one JSONL line; raises RowError."""
     if first and raw.startswith(codecs.BOM_UTF8):
         raw = raw[len(codecs.BOM_UTF8):]
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as err:
         reason = f"not valid UTF-8 (byte 0x{raw[err.start]:02x} at byte {err.start} of the line)"
-        raise _RowError(_undecodable_field(raw), reason) from None
+        raise RowError(_undecodable_field(raw), reason) from None
     try:
         row = json.loads(text)
     except json.JSONDecodeError as err:
-        raise _RowError(None, f"not valid JSON ({err})") from None
+        raise RowError(None, f"not valid JSON ({err})") from None
     if not isinstance(row, dict):
-        raise _RowError(None, f"row is a JSON {_type_name(row)}, expected an object with fields "
+        raise RowError(None, f"row is a JSON {type_name(row)}, expected an object with fields "
                               "'query', 'positive' and optionally 'negatives'")
     query, positive = row.get("query", _MISSING), row.get("positive", _MISSING)
     if query is _MISSING or positive is _MISSING:
         missing = "query" if query is _MISSING else "positive"
-        raise _RowError(missing, f"missing (row has fields: {', '.join(map(repr, row)) or 'none'})")
+        raise RowError(missing, f"missing (row has fields: {', '.join(map(repr, row)) or 'none'})")
     values = (query, positive, row.get("negatives", ()))
     return values + tuple(row.get(name) for name in extra) if extra else values
 
@@ -314,38 +272,3 @@ def _parquet_rows(path: Path, extra: tuple[str, ...] = ()) -> Iterator[tuple[int
     negatives = arrow_strings(table.column("negatives")) if "negatives" in columns else [()] * len(queries)
     extras = [table.column(name).to_pylist() if name in columns else [None] * len(queries) for name in extra]
     yield from enumerate(zip(queries, positives, negatives, *extras, strict=True), start=1)
-
-
-def _pair_from_values(query: object, positive: object, negatives: object) -> Pair:
-    """Check the three field values of one row and build its Pair; raises _RowError."""
-    if (_is_text(query) and _is_text(positive) and isinstance(negatives, list | tuple)
-            and all(map(_is_text, negatives))):
-        return Pair(query, positive, tuple(negatives))  # the common case, checked in one go
-    _checked_text(query, "query")
-    _checked_text(positive, "positive")
-    if not isinstance(negatives, list | tuple):
-        raise _RowError("negatives", f"expected a list of strings, got {_type_name(negatives)}")
-    for k, text in enumerate(negatives):
-        _checked_text(text, f"negatives[{k}]")
-    raise AssertionError("unreachable: a row failed the quick check but passed the detailed one")
-
-
-def _is_text(value: object) -> bool:
-    return (isinstance(value, str) and not value.isspace() and value != ""
-            and (value.isascii() or text_problem(value) is None))
-
-
-def _checked_text(value: object, field: str) -> None:
-    if isinstance(value, InvalidUtf8):
-        raise _RowError(field, value.reason)
-    if not isinstance(value, str):
-        raise _RowError(field, f"expected a string, got {_type_name(value)}")
-    if not value or value.isspace():
-        raise _RowError(field, "empty or whitespace-only text")
-    problem = text_problem(value)
-    if problem is not None:
-        raise _RowError(field, f"text {problem}")
-
-
-def _type_name(value: object) -> str:
-    return _JSON_TYPE_NAMES.get(type(value), type(value).__name__)

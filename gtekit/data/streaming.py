@@ -13,19 +13,19 @@ which keeps at most ``capacity`` decoded shards per process (least recently used
 memory is bounded by a few shards, not by the data. Example k of a source is row k of its shards
 laid end to end in manifest order, the numbering :class:`~gtekit.data.sampler.SourceSampler` uses.
 
-Rows are checked as ``gtekit.data.pairs`` checks them (non-empty, not only whitespace, no nulls,
-UTF-8), for a whole shard at once, when it is decoded. A bad row raises :class:`PairFormatError` naming the
-shard file, the 1-based row and the field. With ``skip_invalid=True`` a bad row that a batch draws
-is skipped instead, and counted: its place in the batch goes to the next valid row of the same shard
-(in file order, wrapping around) that the batch does not already hold, so every rank still gets the
-same number of rows; that row may then be seen twice in the epoch. A source's ``requirements``
-(``gtekit.data.negative_scores``: a minimum number of negatives, mining scores kept) are checked the
-same way, so a row that fails them is an error or a skip like any other bad row. Every rank decodes
-the shards its global batch touches and makes the same replacements; it builds pairs only for its
-own part.
+Rows are checked as ``gtekit.data.pairs`` checks them (non-empty, not only whitespace, no nulls, UTF-8),
+for a whole shard at once, when it is decoded (``shard_checks``). A bad row raises
+:class:`PairFormatError` naming the shard file, the 1-based row and the field. With
+``skip_invalid=True`` a bad row that a batch draws is skipped instead, and counted: its place in the
+batch goes to the next valid row of the same shard (in file order, wrapping around) that the batch does
+not already hold, so every rank still gets the same number of rows; that row may then be seen twice in
+the epoch. A source's ``requirements`` (``gtekit.data.negative_scores``: a minimum number of negatives,
+mining scores kept) are checked the same way, so a row that fails them is an error or a skip like any
+other bad row. Every rank decodes the shards its global batch touches and makes the same replacements;
+it builds pairs only for its own part.
 
-Depends on ``gtekit.data.pairs``, ``gtekit.data.manifest``, ``gtekit.data.negative_scores``,
-``gtekit.data.text_files``, numpy and pyarrow; nothing here knows about models or training.
+Depends on ``rows``, ``manifest``, ``negative_scores``, ``shard_checks`` (the checks of a decoded shard),
+numpy and pyarrow; nothing here knows about models or training.
 """
 
 from __future__ import annotations
@@ -40,9 +40,9 @@ from typing import Any
 import numpy as np
 
 from .manifest import MANIFEST_NAME, read_manifest
-from .negative_scores import SCORE_FIELDS, NegativeRequirements, failing_rows, pair_meeting
-from .pairs import FIELDS, Pair, PairFormatError, _RowError
-from .text_files import InvalidUtf8, arrow_strings
+from .negative_scores import SCORE_FIELDS, NegativeRequirements
+from .rows import FIELDS, Pair, PairFormatError
+from .shard_checks import checked_rows, replace_invalid
 
 READ_BATCH_ROWS = 8192  # rows per record batch when a whole source is streamed (iter_pairs)
 
@@ -153,7 +153,8 @@ class ShardedSource:
             decoded = self.cache.get(shard, self._decode)
             wanted = local[at]
             if self.skip_invalid and decoded.invalid[wanted].any():
-                wanted, messages = _replace_invalid(shard, decoded, wanted, self.requirements)
+                wanted, messages = replace_invalid(shard.path, decoded.table, decoded.invalid, wanted,
+                                                   self.requirements)
                 skipped += messages
             keep = mine[at]
             for position, pair in zip(at[keep], _pairs(decoded.table, wanted[keep]), strict=True):
@@ -170,7 +171,7 @@ class ShardedSource:
             offset = 0
             for batch in pq.ParquetFile(shard.path).iter_batches(batch_size=READ_BATCH_ROWS, columns=columns):
                 table = pa.Table.from_batches([batch])
-                invalid = _checked(shard, table, self.skip_invalid, self.requirements, offset)
+                invalid = checked_rows(shard.path, table, self.skip_invalid, self.requirements, offset)
                 yield from _pairs(table, np.flatnonzero(~invalid))
                 offset += table.num_rows
 
@@ -185,7 +186,7 @@ class ShardedSource:
         if table.num_rows != shard.rows:
             raise PairFormatError(shard.path, None, None, f"holds {table.num_rows} rows, but {MANIFEST_NAME} "
                                                           f"lists {shard.rows}; rebuild the mixture")
-        return DecodedShard(table, _checked(shard, table, self.skip_invalid, self.requirements))
+        return DecodedShard(table, checked_rows(shard.path, table, self.skip_invalid, self.requirements))
 
 
 def open_mixture(folder: str | Path, *, skip_invalid: bool = False, cache: ShardCache | None = None,
@@ -266,103 +267,6 @@ def _columns(shard: Shard, requirements: NegativeRequirements) -> list[str]:
         if name not in present:
             raise PairFormatError(shard.path, None, name, f"missing column (columns present: {', '.join(present)})")
     return [name for name in (*FIELDS, *requirements.extra_fields) if name in present]
-
-
-def _checked(shard: Shard, table, skip_invalid: bool, requirements: NegativeRequirements,
-             offset: int = 0) -> np.ndarray:
-    """Which rows of ``table`` (rows ``offset`` on of ``shard``) fail the checks, (rows,) bool; without
-    ``skip_invalid`` the first such row raises :class:`PairFormatError` with its row and field."""
-    invalid = _invalid_rows(shard, table)
-    if requirements.active:
-        invalid |= failing_rows(table, requirements, shard.path)
-    if invalid.any() and not skip_invalid:
-        raise _row_error(shard, table, int(np.argmax(invalid)), requirements, offset)
-    return invalid
-
-
-def _invalid_rows(shard: Shard, table) -> np.ndarray:
-    """Rows with a null, empty or whitespace-only text or one whose bytes are not UTF-8, (rows,) bool,
-    computed column-wise by Arrow (``utf8_is_space`` agrees with ``str.isspace`` on every code point)."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    def bad_texts(array) -> np.ndarray:
-        if pa.types.is_null(array.type):
-            return np.ones(len(array), dtype=bool)
-        not_utf8 = _not_utf8(array)
-        if not_utf8.any():  # bad anyway; made blank, as Arrow's text functions refuse them
-            array = pc.if_else(pa.array(not_utf8), pa.scalar("", array.type), array)
-        blank = pc.or_kleene(pc.equal(pc.utf8_length(array), 0), pc.utf8_is_space(array))
-        return pc.fill_null(blank, True).to_numpy(zero_copy_only=False)
-
-    invalid = np.zeros(table.num_rows, dtype=bool)
-    for name in table.column_names:
-        if name in SCORE_FIELDS:  # checked by negative_scores.failing_rows
-            continue
-        column = table.column(name).combine_chunks()
-        if name in ("query", "positive"):
-            if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)
-                    or pa.types.is_null(column.type)):
-                raise PairFormatError(shard.path, None, name, f"column of type {column.type}, expected string")
-            invalid |= bad_texts(column)
-            continue
-        if pa.types.is_null(column.type):
-            invalid[:] = True
-            continue
-        if not ((pa.types.is_list(column.type) or pa.types.is_large_list(column.type))
-                and (pa.types.is_string(column.type.value_type) or pa.types.is_large_string(column.type.value_type)
-                     or pa.types.is_null(column.type.value_type))):
-            raise PairFormatError(shard.path, None, name, f"column of type {column.type}, expected list<string>")
-        invalid |= column.is_null().to_numpy(zero_copy_only=False)
-        parents = pc.list_parent_indices(column).to_numpy()  # (values,) the row of each negative
-        invalid[parents[bad_texts(pc.list_flatten(column))]] = True
-    return invalid
-
-
-def _row_error(shard: Shard, table, row: int, requirements: NegativeRequirements,
-               offset: int = 0) -> PairFormatError:
-    """The error of a bad row, with the field and reason the row-by-row reader gives."""
-    values = [arrow_strings(table.column(name).slice(row, 1))[0] for name in ("query", "positive")]
-    negatives = arrow_strings(table.column("negatives").slice(row, 1))[0] if "negatives" in table.column_names else []
-    extra = [table.column(name)[row].as_py() if name in table.column_names else None
-             for name in requirements.extra_fields]
-    try:
-        pair_meeting(requirements, *values, negatives, *extra)
-    except _RowError as err:
-        return PairFormatError(shard.path, offset + row + 1, err.field, err.reason)
-    raise AssertionError(f"{shard.path}: row {offset + row + 1} failed Arrow's check but passed Python's")
-
-
-def _not_utf8(array) -> np.ndarray:
-    """(values,) bool: the strings of an Arrow string array whose bytes are not UTF-8."""
-    import pyarrow as pa
-
-    try:
-        array.validate(full=True)  # the common case: all valid, checked in C++
-        return np.zeros(len(array), dtype=bool)
-    except pa.ArrowInvalid:
-        return np.array([isinstance(value, InvalidUtf8) for value in arrow_strings(array)], dtype=bool)
-
-
-def _replace_invalid(shard: Shard, decoded: DecodedShard, wanted: np.ndarray,
-                     requirements: NegativeRequirements) -> tuple[np.ndarray, list[str]]:
-    """``wanted`` (rows of ``shard``) with each bad row replaced by the next good one the batch does not hold."""
-    wanted = wanted.copy()
-    size = len(decoded.invalid)
-    taken = set(wanted.tolist())
-    messages = []
-    for i in np.flatnonzero(decoded.invalid[wanted]):
-        bad = int(wanted[i])
-        candidate = next((row for row in ((bad + step) % size for step in range(1, size))
-                          if not decoded.invalid[row] and row not in taken), None)
-        message = str(_row_error(shard, decoded.table, bad, requirements))
-        if candidate is None:
-            raise PairFormatError(shard.path, bad + 1, None, f"no valid row of the shard is left to take the place "
-                                                             f"of this bad row ({message})")
-        taken.add(candidate)
-        wanted[i] = candidate
-        messages.append(f"{message} (skipped; row {candidate + 1} took its place)")
-    return wanted, messages
 
 
 def _pairs(table, rows: np.ndarray) -> list[Pair]:

@@ -44,7 +44,7 @@ class LoadedModel:
 class TorchBatchEncoder:
     """Padded batch -> pooled embeddings (rows, H) float32 with an ``Embedder`` at a ``ComputePrecision``."""
 
-    def __init__(self, model: Embedder, precision: ComputePrecision, device: str) -> None:
+    def __init__(self, model: Embedder, precision: ComputePrecision, device: str | torch.device) -> None:
         self.device = torch.device(device)
         if precision is ComputePrecision.INT8 and self.device.type != "cpu":
             raise ValueError(f"precision int8 runs on CPU only, not on {self.device}")
@@ -75,7 +75,7 @@ class OnnxBatchEncoder:
 
 
 def load_model(model: str | Embedder, *, backend: Backend = Backend.TORCH,
-               precision: ComputePrecision = ComputePrecision.FP32, device: str = "cpu",
+               precision: ComputePrecision = ComputePrecision.FP32, device: str | torch.device = "cpu",
                max_seq_length: int | None = None, threads: int | None = None) -> LoadedModel:
     """Load ``model`` for ``backend`` at ``precision``. ``threads``: intra-op threads (None: the library's
     default; torch's is process-wide). An ``Embedder`` object is used as it is (not copied, not changed)."""
@@ -91,8 +91,8 @@ def load_model(model: str | Embedder, *, backend: Backend = Backend.TORCH,
                        TorchBatchEncoder(loaded, precision, device))
 
 
-def _load_onnx(model: str | Embedder, precision: ComputePrecision, device: str, max_seq_length: int | None,
-               threads: int | None) -> LoadedModel:
+def _load_onnx(model: str | Embedder, precision: ComputePrecision, device: str | torch.device,
+               max_seq_length: int | None, threads: int | None) -> LoadedModel:
     from ..export.runtime import OnnxEmbedder
 
     if not isinstance(model, str):

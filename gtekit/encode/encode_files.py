@@ -1,19 +1,23 @@
 """Input files -> encoded shards (resumable) or one .npy array: the work behind ``gtekit encode``.
 
 Records stream from the inputs (``inputs``) through a :class:`~gtekit.encode.engine.TextEncoder`
-into a :class:`~gtekit.encode.embedding_shards.ShardWriter`. A rerun into a folder that an interrupted run
+into a :class:`~gtekit.encode.shard_writer.ShardWriter`. A rerun into a folder that an interrupted run
 left skips the rows its listed shards hold and continues from there; since windows never straddle a
 shard boundary, the result equals an uninterrupted run's. The manifest records each input file's
 size, modification time and SHA-256, so a rerun after an input changed stops with an error naming
 the file and what changed, rather than keep rows encoded from the old text. With ``skip_invalid``, rows that are not
 valid records are left out and listed in ``DIR/skipped.jsonl`` (``shards``); a resumed run reads the
-inputs from the start, so it lists them all again. Depends on ``inference`` modules and tqdm.
+inputs from the start, so it lists them all again.
+
+:func:`encode_files` does all of ``gtekit encode`` for one ``EncodeSettings``: it checks the inputs before
+loading the model, then writes shards or the array. Depends on the other ``encode`` modules and tqdm.
 """
 
 from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -21,8 +25,10 @@ import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
 from ..io.atomic import atomic_path
-from .embedding_shards import DEFAULT_SHARD_SIZE, EncodedShards, ShardsHeader, ShardWriter
-from .engine import TextEncoder
+from ..io.embedding_store import DEFAULT_SHARD_SIZE, EncodedShards, ShardsHeader
+from .engine import EncodeOptions, TextEncoder
+from .settings import EncodeSettings
+from .shard_writer import ShardWriter
 from .text_inputs import (
     InputFormat,
     SkippedRow,
@@ -33,6 +39,37 @@ from .text_inputs import (
     input_format,
     iter_records,
 )
+
+
+@dataclass(frozen=True)
+class EncodedOutput:
+    """What :func:`encode_files` wrote: ``rows`` x ``dimension`` embeddings, ``encoded`` of them by this run."""
+
+    rows: int
+    dimension: int
+    encoded: int  # rows encoded now; the rest were in the folder's listed shards already
+    shards: EncodedShards | None  # the shards folder; None for a .npy array
+
+
+def encode_files(settings: EncodeSettings) -> EncodedOutput:
+    """Encode the input files of ``settings`` into its output (see the module docstring)."""
+    options = EncodeOptions(kind=settings.kind, batch_size=settings.batch_size,
+                            max_batch_tokens=settings.max_batch_tokens or None, normalize=settings.normalize,
+                            max_seq_length=settings.max_seq_length, precision=settings.precision,
+                            device=settings.device, backend=settings.backend)
+    check_inputs(settings.inputs, settings.text_field, settings.id_field)  # before loading the model
+    with TextEncoder(settings.model, options, processes=settings.processes) as encoder:
+        if settings.writes_array:
+            array = encode_to_array(encoder, settings.inputs, settings.output, text_field=settings.text_field,
+                                    id_field=settings.id_field, progress=settings.progress)
+            return EncodedOutput(array.shape[0], array.shape[1], array.shape[0], None)
+        header = shards_header(encoder, settings.model, settings.inputs, settings.text_field, settings.id_field,
+                               settings.skip_invalid)
+        shards, encoded = encode_to_shards(encoder, settings.inputs, settings.output, header,
+                                           text_field=settings.text_field, id_field=settings.id_field,
+                                           shard_size=settings.shard_size, overwrite=settings.overwrite,
+                                           progress=settings.progress, skip_invalid=settings.skip_invalid)
+    return EncodedOutput(len(shards), shards.dimension, encoded, shards)
 
 
 def shards_header(encoder: TextEncoder, model_name: str, inputs: Sequence[str | Path], text_field: str,

@@ -36,6 +36,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..model.device import resolve_device
 from ..model.embedder import Embedder, check_texts
 from .backends import BatchEncoder, load_model
 from .length_batches import Batch, window_batches
@@ -57,7 +58,7 @@ class EncodeOptions:
     normalize: bool = True
     max_seq_length: int | None = None  # None: the model's own
     precision: ComputePrecision = ComputePrecision.FP32
-    device: str | None = None  # None: cuda if available (torch backend), else cpu
+    device: str | None = None  # None: cuda if available (torch backend), else cpu (resolved_device)
     window_size: int = DEFAULT_WINDOW_SIZE
     backend: Backend = Backend.TORCH
     prefetch_windows: int = PREFETCH_WINDOWS  # windows tokenised ahead in a background thread; 0: inline
@@ -75,10 +76,12 @@ class EncodeOptions:
         if self.max_seq_length is not None and self.max_seq_length < 2:
             raise ValueError(f"max_seq_length must be >= 2, got {self.max_seq_length}")
 
-    def resolved_device(self) -> str:
-        if self.device:
-            return self.device
-        return "cuda" if self.backend is Backend.TORCH and torch.cuda.is_available() else "cpu"
+    def resolved_device(self) -> torch.device:
+        """The device given; without one, ``resolve_device``'s choice (CUDA when available, else the CPU) for the
+        torch backend, and the CPU for ONNX Runtime."""
+        if not self.device and self.backend is not Backend.TORCH:
+            return torch.device("cpu")
+        return resolve_device(self.device or None)
 
     def load(self, model: str | Embedder, threads: int | None = None):
         """``backends.load_model`` with these options."""
@@ -139,7 +142,7 @@ class ProcessPoolRunner:
     def __init__(self, model: str, options: EncodeOptions, processes: int, threads: int | None = None) -> None:
         if processes < 2:
             raise ValueError(f"a process pool needs >= 2 processes, got {processes}")
-        if options.resolved_device() != "cpu":
+        if options.resolved_device().type != "cpu":
             raise ValueError("--processes > 1 is for CPU encoding; on a GPU one process keeps it busy")
         threads = threads or max(1, available_cores() // processes)
         self.processes = processes

@@ -3,23 +3,27 @@ model twice encodes each text once.
 
 Layout, under ``root`` (default ``gtekit.io.packages.cache_dir() / "embeddings"``)::
 
-    <model fingerprint>/shard-<uuid>.npy    float32 (N, H), the embeddings of one write
-    <model fingerprint>/shard-<uuid>.json   {"format", "rows", "dim", "sha256" of the .npy, "keys"}
+    <model fingerprint>/shard-<uuid>/    an embedding store (``gtekit.io.embedding_store``) of one write:
+        manifest.json                    its shard entry holds the SHA-256 of the .npy
+        part-00000.npy                   float32 (N, H)
+        part-00000.parquet               ``id``: each row's key; ``text``: the text
 
 The fingerprint (``model_fingerprint``) is a sha256 over the encoder's weights, its config, the
 tokenizer and the embedder's settings (pooling, prefixes, max length, ...). A row's key is a sha256
 of (kind, normalize, text), so query and document prefixes and normalised and raw vectors never mix.
 
-Shards are append-only. Each write goes to temporary files renamed into place, the ``.npy`` first and
-the ``.json`` (the commit) last, under a fresh uuid: processes sharing a cache never overwrite each
-other, and a reader sees whole shards only. A shard whose manifest is unreadable, or whose ``.npy``
-does not match the manifest's size and checksum, is ignored with a warning and its texts are
-encoded again: the cache never crashes an evaluation and never returns another text's vector.
-Embeddings computed on another device may differ from a fresh encode in the last bits.
+Stores are append-only. Each write builds its store under a temporary name and renames the folder
+into place under a fresh uuid: processes sharing a cache never overwrite each other, and a reader
+sees whole stores only. A store that does not open (``EncodedShards.open``: an unreadable manifest,
+a missing or truncated file), or whose ``.npy`` does not match its checksum, is ignored with a
+warning and its texts are encoded again: the cache never crashes an evaluation and never returns
+another text's vector. Embeddings computed on another device may differ from a fresh encode in the
+last bits.
 
 ``GTEKIT_NO_EMBEDDING_CACHE=1`` turns the cache off (``cached_encode`` just encodes).
-Depends on numpy and torch, on ``packages`` for the cache root, and on the embedder's ``encode``,
-``encoder``, ``tokenizer`` and ``settings``; nothing here knows about tasks or metrics.
+Depends on numpy, pyarrow and torch, on ``gtekit.io`` for the cache root and the store, and on the
+embedder's ``encode``, ``encoder``, ``tokenizer`` and ``settings``; nothing here knows about tasks or
+metrics.
 """
 
 from __future__ import annotations
@@ -35,14 +39,15 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import torch
 
+from ..io.atomic import atomic_path
+from ..io.embedding_store import EncodedShards, ShardsFormatError, ShardsHeader, write_manifest, write_shard
 from ..io.packages import cache_dir
 
 DISABLE_ENV = "GTEKIT_NO_EMBEDDING_CACHE"
 ROOT_ENV = "GTEKIT_EMBEDDING_CACHE"  # overrides the default root
-SHARD_FORMAT = 1
-HASH_CHUNK = 1 << 24  # bytes read at a time when checksumming a shard
 
 
 # ----------------------------------------------------------------- model fingerprint
@@ -130,13 +135,13 @@ class EmbeddingCache:
         if root is None:
             root = os.environ.get(ROOT_ENV) or cache_dir() / "embeddings"
         self.root = Path(root)
-        self._stores: dict[str, _ShardStore] = {}
+        self._stores: dict[str, _ModelStores] = {}
 
     def cached_encode(self, model, texts: Sequence[str], *, kind: str | None = None, batch_size: int = 64,
                       normalize: bool | None = True) -> np.ndarray:
         """``model.encode(texts, ...)`` as float32 (N, H) in input order, encoding only texts not cached.
 
-        Each distinct missing text is encoded once and the new rows are appended as one shard.
+        Each distinct missing text is encoded once and the new rows are appended as one store.
         ``normalize=None`` means the model's own setting, as in ``Embedder.encode``.
         """
         texts = [texts] if isinstance(texts, str) else list(texts)
@@ -144,96 +149,93 @@ class EmbeddingCache:
         if cache_disabled() or not texts:
             return np.asarray(model.encode(texts, batch_size=batch_size, normalize=normalize, kind=kind),
                               dtype=np.float32)
-        store = self._store(model_fingerprint(model))
+        fingerprint = model_fingerprint(model)
+        stores = self._stores_of(fingerprint)
         keys = [text_key(text, kind, normalize) for text in texts]
-        located = store.locate(keys)  # key -> (shard, row), for the cached ones
+        located = stores.locate(keys)  # key -> (store, row), for the cached ones
         missing = {key: text for key, text in zip(keys, texts, strict=True) if key not in located}  # distinct
         if missing:
             new = np.asarray(model.encode(list(missing.values()), batch_size=batch_size, normalize=normalize,
                                           kind=kind), dtype=np.float32)  # (M, H)
-            shard = store.append(list(missing), new)
-            located.update((key, (shard, row)) for row, key in enumerate(missing))
-        return store.gather([located[key] for key in keys])
+            header = ShardsHeader(model=str(getattr(model, "source", "") or fingerprint), dimension=new.shape[1],
+                                  normalized=normalize, kind=kind, options={"model_fingerprint": fingerprint})
+            store = stores.append(list(missing), list(missing.values()), new, header)
+            located.update((key, (store, row)) for row, key in enumerate(missing))
+        return stores.gather([located[key] for key in keys])
 
-    def _store(self, fingerprint: str) -> _ShardStore:
+    def _stores_of(self, fingerprint: str) -> _ModelStores:
         if fingerprint not in self._stores:
-            self._stores[fingerprint] = _ShardStore(self.root / fingerprint)
+            self._stores[fingerprint] = _ModelStores(self.root / fingerprint)
         return self._stores[fingerprint]
 
 
-class _ShardStore:
-    """The shards of one model: an index key -> (shard, row), read lazily and refreshed on each lookup."""
+class _ModelStores:
+    """The stores of one model: an index key -> (store, row), read lazily and refreshed on each lookup."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self.index: dict[str, tuple[str, int]] = {}
-        self.seen: set[str] = set()  # shard names whose manifests were read (good or bad)
-        self.arrays: dict[str, np.ndarray] = {}  # shard name -> checked (N, H) array
+        self.seen: set[str] = set()  # store names whose manifests were read (good or bad)
+        self.opened: dict[str, EncodedShards] = {}  # store name -> its opened (not yet verified) store
+        self.arrays: dict[str, np.ndarray] = {}  # store name -> verified (N, H) array
         self.bad: set[str] = set()
 
     def locate(self, keys: list[str]) -> dict[str, tuple[str, int]]:
-        """{key: (shard, row)} for each key held by a good shard; a shard failing its check is dropped."""
+        """{key: (store, row)} for each key held by a good store; a store failing its check is dropped."""
         self._refresh()
         while True:
             located = {key: self.index[key] for key in dict.fromkeys(keys) if key in self.index}
-            shards = {shard for shard, _ in located.values()}
-            if all([self._array(shard) is not None for shard in shards]):  # a list: check every shard
+            stores = {store for store, _ in located.values()}
+            if all([self._array(store) is not None for store in stores]):  # a list: check every store
                 return located
-            self._rebuild_index()  # the keys of a bad shard may also be in a good one
+            self._rebuild_index()  # the keys of a bad store may also be in a good one
 
     def gather(self, places: list[tuple[str, int]]) -> np.ndarray:
-        """Rows at (shard, row) ``places`` (checked by ``locate`` or just appended) -> float32 (N, H)."""
-        by_shard: dict[str, tuple[list[int], list[int]]] = {}  # shard -> (output positions, shard rows)
-        for position, (shard, row) in enumerate(places):
-            positions, rows = by_shard.setdefault(shard, ([], []))
+        """Rows at (store, row) ``places`` (checked by ``locate`` or just appended) -> float32 (N, H)."""
+        by_store: dict[str, tuple[list[int], list[int]]] = {}  # store -> (output positions, store rows)
+        for position, (store, row) in enumerate(places):
+            positions, rows = by_store.setdefault(store, ([], []))
             positions.append(position)
             rows.append(row)
         dim = self.arrays[places[0][0]].shape[1]
         output = np.empty((len(places), dim), dtype=np.float32)
-        for shard, (positions, rows) in by_shard.items():
-            output[positions] = self.arrays[shard][rows]
+        for store, (positions, rows) in by_store.items():
+            output[positions] = self.arrays[store][rows]
         return output
 
-    def append(self, keys: list[str], embeddings: np.ndarray) -> str:
-        """Write one shard (atomically) and return its name; a failed write warns, and the rows are
-        then kept in memory only."""
+    def append(self, keys: list[str], texts: list[str], embeddings: np.ndarray, header: ShardsHeader) -> str:
+        """Write one store of ``keys`` (as ids), ``texts`` and ``embeddings`` (atomically) and return its name;
+        a failed write warns, and the rows are then kept in memory only."""
         name = f"shard-{uuid.uuid4().hex}"
-        data, manifest = self.folder / f"{name}.npy", self.folder / f"{name}.json"
-        temporary = [self.folder / f".tmp-{name}.npy", self.folder / f".tmp-{name}.json"]
+        embeddings = np.ascontiguousarray(embeddings, dtype=np.float32)
         try:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            np.save(temporary[0], np.ascontiguousarray(embeddings, dtype=np.float32))
-            record = {"format": SHARD_FORMAT, "rows": len(keys), "dim": int(embeddings.shape[1]),
-                      "sha256": _file_sha256(temporary[0]), "keys": keys}
-            temporary[1].write_text(json.dumps(record))
-            os.replace(temporary[0], data)
-            os.replace(temporary[1], manifest)  # the shard exists from here on
+            with atomic_path(self.folder / name) as tmp:
+                tmp.mkdir()
+                shard = write_shard(tmp, 0, keys, texts, embeddings, checksum=True)
+                write_manifest(tmp, header, len(keys), [shard], complete=True)
         except OSError as error:
-            warnings.warn(f"embedding cache: could not write {manifest} ({error}); continuing without it",
+            warnings.warn(f"embedding cache: could not write {self.folder / name} ({error}); continuing without it",
                           RuntimeWarning, stacklevel=3)
-            for path in temporary:
-                path.unlink(missing_ok=True)
         self.seen.add(name)
-        self.arrays[name] = np.asarray(embeddings, dtype=np.float32)
+        self.arrays[name] = embeddings
         for row, key in enumerate(keys):
             self.index.setdefault(key, (name, row))
         return name
 
     def _refresh(self) -> None:
-        """Index the shards written (by any process) since the last look."""
+        """Index the stores written (by any process) since the last look."""
         if not self.folder.is_dir():
             return
-        for manifest in sorted(self.folder.glob("shard-*.json")):
-            name = manifest.name.removesuffix(".json")
-            if name in self.seen:
+        for folder in sorted(self.folder.glob("shard-*")):
+            if folder.name in self.seen or not folder.is_dir():
                 continue
-            self.seen.add(name)
-            keys = self._read_keys(manifest)
+            self.seen.add(folder.name)
+            keys = self._read_keys(folder)
             if keys is None:
-                self.bad.add(name)
+                self.bad.add(folder.name)
                 continue
             for row, key in enumerate(keys):
-                self.index.setdefault(key, (name, row))
+                self.index.setdefault(key, (folder.name, row))
 
     def _rebuild_index(self) -> None:
         self.index.clear()
@@ -243,32 +245,28 @@ class _ShardStore:
                 del self.arrays[name]
         self._refresh()
 
-    def _read_keys(self, manifest: Path) -> list[str] | None:
+    def _read_keys(self, folder: Path) -> list[str] | None:
         try:
-            record = json.loads(manifest.read_text())
-            keys = record["keys"]
-            valid = (record.get("format") == SHARD_FORMAT and isinstance(keys, list)
-                     and len(keys) == record["rows"] and all(isinstance(key, str) for key in keys))
-        except (OSError, ValueError, KeyError, TypeError) as error:
-            return self._ignore(manifest, f"unreadable manifest ({type(error).__name__}: {error})")
-        return keys if valid else self._ignore(manifest, "manifest does not describe a shard")
+            store = EncodedShards.open(folder)
+            keys = store.ids()
+        except (OSError, ShardsFormatError, pa.ArrowException) as error:
+            return self._ignore(folder, f"not a whole embedding store ({type(error).__name__}: {error})")
+        if len(keys) != len(store) or not all(shard.sha256 for shard in store.shards):
+            return self._ignore(folder, "its manifest does not describe a cached write")
+        self.opened[folder.name] = store
+        return keys
 
     def _array(self, name: str) -> np.ndarray | None:
-        """The shard's (N, H) float32 rows after checking size and checksum against its manifest, or None."""
+        """The store's (N, H) float32 rows after checking its files against their checksums, or None."""
         if name in self.bad:
             return None
         if name not in self.arrays:
-            manifest, data = self.folder / f"{name}.json", self.folder / f"{name}.npy"
+            store = self.opened[name]
             try:
-                record = json.loads(manifest.read_text())
-                if _file_sha256(data) != record["sha256"]:
-                    return self._bad(name, data, "checksum does not match its manifest")
-                array = np.load(data, mmap_mode="r", allow_pickle=False)
-            except (OSError, ValueError, KeyError, TypeError) as error:
-                return self._bad(name, data, f"unreadable ({type(error).__name__}: {error})")
-            if array.dtype != np.float32 or array.shape != (record["rows"], record["dim"]):
-                return self._bad(name, data, f"holds {array.dtype} {array.shape}, manifest says "
-                                             f"float32 ({record['rows']}, {record['dim']})")
+                store = EncodedShards.open(store.folder, verify=True)
+                array = store.embeddings(mmap=True)
+            except (OSError, ShardsFormatError) as error:
+                return self._bad(name, store.folder, f"{type(error).__name__}: {error}")
             self.arrays[name] = array
         return self.arrays[name]
 
@@ -281,11 +279,3 @@ class _ShardStore:
         warnings.warn(f"embedding cache: ignoring {path}: {why}; its texts will be encoded again",
                       RuntimeWarning, stacklevel=4)
         return None
-
-
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(HASH_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()

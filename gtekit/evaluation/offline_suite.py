@@ -2,15 +2,26 @@
 
 Every task records its package, version, file and licence. Large splits are subsampled with a
 fixed seed (``MAX_TEXTS``) so the whole suite runs in minutes on 2 CPU cores; the subsample is the
-same on every machine. Depends on the data loaders and task types only.
+same on every machine. The held-out standard-library functions (``held_out_stdlib_pairs``, mined from the
+running interpreter's standard library and cached) are the distractors of HumanEval code search and the
+documents of ``tasks``' PythonStdlibCodeSearch. Depends on the data loaders, the task types and the Python
+code miner (``gtekit.data.extract.python_code``) only.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
+import sys
 from collections.abc import Callable
+from functools import cache
 
 import numpy as np
 
+from ..data.extract.python_code import CodePair, mine_python_pairs, split_by_module, stdlib_root
+from ..io.atomic import atomic_path
+from ..io.packages import cache_dir
 from .offline_code_data import load_humaneval
 from .offline_data import (
     LabelledTexts,
@@ -45,6 +56,7 @@ SEED = 42
 LEE_RELEVANT = 0.6  # a Lee pair is relevant for reranking when its mean rating is ≥ 3 of 5
 PAIR_POSITIVE, PAIR_NEGATIVE = 4.0, 2.0  # STS-B dev pairs: ≥ 4 paraphrase, ≤ 2 not; the middle is left out
 ZERO_SHOT_PROMPT = "this is an example of a {label} movie review"  # GTE §4.1 prompted verbaliser
+STDLIB_CACHE_VERSION = "1"  # bump when the miner or the split changes
 
 
 def _info(name: str, kind: str, description: str, provenance: Provenance, split: str = "test") -> TaskInfo:
@@ -138,9 +150,25 @@ def rotten_tomatoes_zero_shot() -> Task:
                               f"review sentiment from the prompt '{ZERO_SHOT_PROMPT}' (GTE §4.1)", provenance), data)
 
 
-def humaneval_code_search() -> Task:
-    from .tasks import held_out_stdlib_pairs
+@cache
+def held_out_stdlib_pairs() -> tuple[CodePair, ...]:
+    """(docstring, code) pairs of the standard-library modules that training never uses.
 
+    Mining the standard library takes seconds, so the held-out pairs are kept in the gtekit cache,
+    keyed by the interpreter's version and standard-library path."""
+    root = stdlib_root()
+    key = hashlib.sha1(f"{STDLIB_CACHE_VERSION}:{sys.version}:{root}".encode()).hexdigest()[:16]
+    path = cache_dir() / "mined" / f"stdlib-held-out-{key}.json"
+    if path.is_file():
+        return tuple(CodePair(**row) for row in json.loads(path.read_text(encoding="utf-8")))
+    pairs, _ = mine_python_pairs(root)
+    held_out = tuple(split_by_module(pairs)[1])
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps([dataclasses.asdict(p) for p in held_out]), encoding="utf-8")
+    return held_out
+
+
+def humaneval_code_search() -> Task:
     humaneval = load_humaneval()
 
     def data() -> CodeSearchData:

@@ -1,4 +1,5 @@
-"""Retrieval metrics over run files, and exact top-k search over embeddings. No model knowledge.
+"""Retrieval metrics over run files, and the exact top-k search that makes runs from embeddings. No model
+knowledge.
 
 ``evaluate_run`` gives the same numbers as trec_eval (through ``pytrec_eval``) for ``ndcg_cut``,
 ``map_cut``, ``recall``, ``P`` and ``recip_rank``, with mteb's key names (``ndcg_at_10``, ...).
@@ -11,7 +12,8 @@ The trec_eval conventions it follows:
 - every query in the qrels counts in the mean (like ``trec_eval -c``): a query with no run or no
   relevant document scores 0 on every metric; queries only in the run are ignored.
 
-Depends on numpy only; nothing else in gtekit.
+:func:`search_top_k` is ``gtekit.search.topk.exact_top_k`` with the ``numpy`` kernel: scores in the
+embeddings' dtype, ties broken by the lower document index. Depends on numpy and ``gtekit.search.topk``.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+
+from ..search.topk import ExactKernel, exact_top_k
 
 Qrels = dict[str, dict[str, int]]  # query id -> {doc id: relevance (int, >= 1 relevant)}
 Run = dict[str, dict[str, float]]  # query id -> {doc id: score}
@@ -116,8 +120,9 @@ def search_top_k(query_embeddings: np.ndarray, doc_embeddings: np.ndarray, k: in
     """Exact top-k by dot product: (scores (Q, k), doc indices (Q, k)), best first.
 
     Embeddings normalised by the caller make this cosine similarity. Queries are scored
-    ``chunk_size`` at a time, so memory stays at chunk_size × D scores. Ties are broken by the
-    lower doc index, also at the k-th place. k is capped at the number of documents.
+    ``chunk_size`` at a time against blocks of at most ``gtekit.search.topk.EXACT_BLOCK_ROWS``
+    documents, so memory stays at chunk_size × min(D, EXACT_BLOCK_ROWS) scores. Ties are broken
+    by the lower doc index, also at the k-th place. k is capped at the number of documents.
     """
     queries = np.asarray(query_embeddings)
     docs = np.asarray(doc_embeddings)
@@ -128,30 +133,9 @@ def search_top_k(query_embeddings: np.ndarray, doc_embeddings: np.ndarray, k: in
     if docs.shape[0] == 0:
         raise ValueError("no documents to search")
     k = min(k, docs.shape[0])
-    all_scores, all_indices = [], []
-    for start in range(0, queries.shape[0], chunk_size):
-        scores = queries[start : start + chunk_size] @ docs.T  # (C, D)
-        top_scores, top_indices = _top_k_rows(scores, k)
-        all_scores.append(top_scores)
-        all_indices.append(top_indices)
-    if not all_scores:
+    if queries.shape[0] == 0:
         return np.zeros((0, k), dtype=np.result_type(queries, docs)), np.zeros((0, k), dtype=np.int64)
-    return np.concatenate(all_scores), np.concatenate(all_indices)
-
-
-def _top_k_rows(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Top k of each row of (C, D) scores, by score descending then index ascending."""
-    candidates = np.argpartition(-scores, k - 1, axis=1)[:, :k]  # (C, k), unordered
-    threshold = np.take_along_axis(scores, candidates, axis=1).min(axis=1)  # (C,), the k-th score
-    # argpartition picks arbitrarily among docs tied with the k-th score: redo those rows exactly
-    tied_rows = np.flatnonzero((scores >= threshold[:, None]).sum(axis=1) > k)
-    for row in tied_rows:
-        kept = np.flatnonzero(scores[row] >= threshold[row])  # ascending indices
-        order = np.lexsort((kept, -scores[row, kept]))[:k]
-        candidates[row] = kept[order]
-    top = np.take_along_axis(scores, candidates, axis=1)
-    order = np.lexsort((candidates, -top), axis=1)  # score descending, then index ascending
-    return np.take_along_axis(top, order, axis=1), np.take_along_axis(candidates, order, axis=1)
+    return exact_top_k(queries, docs, k, kernel=ExactKernel.NUMPY, query_rows=chunk_size)
 
 
 def run_from_top_k(query_ids: Sequence[str], doc_ids: Sequence[str], scores: np.ndarray,

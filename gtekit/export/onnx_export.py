@@ -1,6 +1,6 @@
 """Export an ``Embedder`` to ONNX: encoder, pooling and L2 normalisation in one graph, checked against PyTorch.
 
-``export_onnx(model, DIR)`` writes the folder that ``OnnxEmbedder`` reads (layout: ``runtime``):
+``export_onnx(model, ExportSettings(DIR))`` writes the folder that ``OnnxEmbedder`` reads (layout: ``runtime``):
 
 1. trace ``SentenceEmbeddingGraph`` (token ids -> pooled, normalised embedding) with PyTorch's
    TorchScript ONNX exporter (``torch.onnx.export(dynamo=False)``: it needs nothing beyond torch and
@@ -52,7 +52,7 @@ from .runtime import (
     Precision,
     require_onnxruntime,
 )
-from .settings import DEFAULT_OPSET, FP32_MIN_COSINE, INT8_MIN_COSINE, SUPPORTED_OPSETS
+from .settings import FP32_MIN_COSINE, INT8_MIN_COSINE, ExportSettings
 
 MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")  # in the order the graph takes them
 DUMMY_TEXTS = ("a", "a longer text with several more tokens, so that the first one is padded")
@@ -121,15 +121,12 @@ class SentenceEmbeddingGraph(nn.Module):
         return sentence, pooled
 
 
-def export_onnx(model: Embedder | str | os.PathLike, output_dir: str | os.PathLike, *, int8: bool = False,
-                opset: int = DEFAULT_OPSET, optimize: bool = False, overwrite: bool = False) -> ExportResult:
-    """Export ``model`` (an Embedder, or a name/path for ``Embedder.load``) into ``output_dir``; see the module
-    docstring. ``output_dir`` must not exist or be empty, unless ``overwrite`` (then it is replaced whole)."""
-    output = Path(output_dir)
-    _check_output_folder(output, overwrite)
-    if opset not in SUPPORTED_OPSETS:
-        raise ValueError(f"opset {opset} is not supported; "
-                         f"valid: {SUPPORTED_OPSETS.start}..{SUPPORTED_OPSETS.stop - 1}")
+def export_onnx(model: Embedder | str | os.PathLike, settings: ExportSettings) -> ExportResult:
+    """Export ``model`` (an Embedder, or a name/path for ``Embedder.load``) into ``settings.output_dir``; see the
+    module docstring. The folder must not exist or be empty, unless ``settings.overwrite`` (then it is replaced
+    whole)."""
+    output, opset, optimize = Path(settings.output_dir), settings.opset, settings.optimize
+    _check_output_folder(output, settings.overwrite)
     ort = require_onnxruntime()
     _require_onnx()
     embedder = _cpu_fp32(model if isinstance(model, Embedder) else Embedder.load(model))
@@ -140,7 +137,7 @@ def export_onnx(model: Embedder | str | os.PathLike, output_dir: str | os.PathLi
         fp32_path = tmp / Precision.FP32.filename
         input_names = export_graph(embedder, fp32_path, opset)
         fused = optimize_graph(fp32_path, embedder) if optimize else None
-        if int8:
+        if settings.int8:
             quantize_graph(fp32_path, tmp / Precision.INT8.filename)
             files[Precision.INT8.value] = Precision.INT8.filename
         embedder.tokenizer.save_pretrained(tmp)

@@ -1,10 +1,12 @@
-"""Contrastive losses: pure functions of embeddings, one per module.
+"""Contrastive losses: pure functions of embeddings, one per module, all called the same way.
 
-Every loss takes query embeddings q (B, H), positive document embeddings d (B, H) and optional
-hard negatives (B, K, H) and returns a scalar. Every loss is a mean over rows i of per-row terms
-ℓ_i, and takes ``rows=slice(a, b)`` to return (1/B) Σ_{a ≤ i < b} ℓ_i instead: the losses of the
-blocks of :func:`row_blocks` sum to the whole loss, while only a (b - a)-row slice of the similarity
-matrices exists at a time. Nothing here knows about models or data.
+Every loss is ``loss(q, d, negatives=None, temperature=τ, rows=None)``: query embeddings q (B, H),
+positive document embeddings d (B, H), optional hard negatives (B, K, H), and τ, a float or a
+trainable :class:`LogitScale` (``temperature_for`` gives each loss its kind); it returns a scalar.
+Every loss is a mean over rows i of per-row terms ℓ_i, and takes ``rows=slice(a, b)`` to return
+(1/B) Σ_{a ≤ i < b} ℓ_i instead: the losses of the blocks of :func:`row_blocks` sum to the whole
+loss, while only a (b - a)-row slice of the similarity matrices exists at a time. Nothing here
+knows about models or data.
 """
 
 from __future__ import annotations
@@ -13,11 +15,28 @@ from collections.abc import Callable
 
 from torch import Tensor
 
+from ._similarity import LogitScale, Temperature, trainable
 from .gte import gte
 from .infonce import infonce
-from .symmetric import LogitScale, symmetric
+from .symmetric import symmetric
 
 LOSSES: dict[str, Callable[..., Tensor]] = {"gte": gte, "infonce": infonce, "symmetric": symmetric}
+LEARNED_TEMPERATURE = frozenset({"symmetric"})  # losses whose τ is trained with the model (cpt-text)
+
+
+def get_loss(name: str) -> Callable[..., Tensor]:
+    """The loss function called ``name``; an unknown name lists the valid ones."""
+    try:
+        return LOSSES[name]
+    except KeyError:
+        raise ValueError(f"unknown loss {name!r}; valid: {', '.join(LOSSES)}") from None
+
+
+def temperature_for(name: str, temperature: float) -> Temperature:
+    """The τ loss ``name`` trains with: ``temperature`` itself, or, for a loss in ``LEARNED_TEMPERATURE``,
+    a :class:`LogitScale` that starts at it."""
+    get_loss(name)
+    return LogitScale(temperature) if name in LEARNED_TEMPERATURE else temperature
 
 
 def row_blocks(rows: int | range, block_size: int = 0) -> list[slice]:
@@ -29,12 +48,5 @@ def row_blocks(rows: int | range, block_size: int = 0) -> list[slice]:
     return [slice(start, min(start + step, rows.stop)) for start in range(rows.start, rows.stop, step)]
 
 
-def get_loss(name: str) -> Callable[..., Tensor]:
-    """The loss function called ``name``; an unknown name lists the valid ones."""
-    try:
-        return LOSSES[name]
-    except KeyError:
-        raise ValueError(f"unknown loss {name!r}; valid: {', '.join(LOSSES)}") from None
-
-
-__all__ = ["LOSSES", "LogitScale", "get_loss", "gte", "infonce", "row_blocks", "symmetric"]
+__all__ = ["LEARNED_TEMPERATURE", "LOSSES", "LogitScale", "Temperature", "get_loss", "gte", "infonce", "row_blocks",
+           "symmetric", "temperature_for", "trainable"]

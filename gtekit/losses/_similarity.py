@@ -1,10 +1,49 @@
-"""Cosine similarity (GTE Eq. 7) and the batch layout every loss shares."""
+"""What every loss shares: cosine similarity (GTE Eq. 7), the temperature τ and the batch layout."""
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
+
+MAX_LOGIT_SCALE = 100.0
+
+
+class LogitScale(nn.Module):
+    """A trainable τ (cpt-text), stored as log-scale; starts at exp(value) = 1 / initial_temperature.
+
+    The logits are s · exp(value), with exp(value) clamped to ≤ 100 so they stay finite (as CLIP does).
+    """
+
+    def __init__(self, initial_temperature: float = 0.05) -> None:
+        super().__init__()
+        self.value = nn.Parameter(torch.tensor(math.log(1.0 / initial_temperature)))
+
+    def scale(self, dtype: torch.dtype) -> Tensor:
+        """exp(value), clamped to ≤ 100, as ``dtype`` (computed in float64)."""
+        return self.value.double().exp().clamp(max=MAX_LOGIT_SCALE).to(dtype)
+
+    def temperature(self) -> float:
+        return 1.0 / min(math.exp(self.value.item()), MAX_LOGIT_SCALE)
+
+
+Temperature = float | LogitScale  # τ: fixed, or trained
+
+
+def logits_of(temperature: Temperature, dtype: torch.dtype) -> Callable[[Tensor], Tensor]:
+    """s ↦ s / τ for a fixed τ, s ↦ s · exp(value) for a :class:`LogitScale` (one scale per loss call)."""
+    if isinstance(temperature, LogitScale):
+        scale = temperature.scale(dtype)
+        return lambda similarities: similarities * scale
+    return lambda similarities: similarities / temperature
+
+
+def trainable(temperature: Temperature) -> list[nn.Parameter]:
+    """The parameters of a trained τ; none for a fixed one."""
+    return list(temperature.parameters()) if isinstance(temperature, nn.Module) else []
 
 
 def cosine_matrix(a: Tensor, b: Tensor) -> Tensor:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ._similarity import all_documents, cosine_matrix
+from ._similarity import Temperature, all_documents, cosine_matrix, logits_of
 
 
-def gte(q: Tensor, d: Tensor, negatives: Tensor | None = None, temperature: float = 0.01,
+def gte(q: Tensor, d: Tensor, negatives: Tensor | None = None, temperature: Temperature = 0.01,
         rows: slice | None = None) -> Tensor:
     """L_icl = -(1/n) Σ_i log( e^{s(q_i,d_i)/τ} / Z_i ),  GTE Eq. 5, with the partition function (Eq. 6)
 
@@ -27,7 +27,7 @@ def gte(q: Tensor, d: Tensor, negatives: Tensor | None = None, temperature: floa
         q: query embeddings (B, H).
         d: positive document embeddings (B, H); d_i is q_i's positive.
         negatives: hard negatives (B, K, H) or None.
-        temperature: τ.
+        temperature: τ, a float, or a trainable ``LogitScale`` (the similarities times its scale).
         rows: only the terms i of these rows, still divided by the full n; the losses of a partition
             of the rows sum to the whole loss (row blocks bound memory at large n; see ``row_blocks``).
     """
@@ -38,13 +38,14 @@ def gte(q: Tensor, d: Tensor, negatives: Tensor | None = None, temperature: floa
     own = index[:, None] == torch.arange(batch, device=q.device)[None, :]  # (R, B): True at j = i
     own_group = own.repeat(1, groups)  # (R, B(1+K)): True at query i's own documents
     q_rows, d_rows = q[index], d[index]  # (R, H)
+    logits = logits_of(temperature, torch.promote_types(q.dtype, torch.float32))  # s -> s/τ
 
-    query_to_doc = cosine_matrix(q_rows, documents) / temperature  # (R, B(1+K))
-    query_to_query = (cosine_matrix(q_rows, q) / temperature).masked_fill(own, float("-inf"))  # (R, B)
-    doc_to_query = cosine_matrix(d_rows, q) / temperature  # (R, B): row i is s(q_j, d_i)
-    doc_to_doc = (cosine_matrix(d_rows, documents) / temperature).masked_fill(own_group, float("-inf"))
+    query_to_doc = logits(cosine_matrix(q_rows, documents))  # (R, B(1+K))
+    query_to_query = logits(cosine_matrix(q_rows, q)).masked_fill(own, float("-inf"))  # (R, B)
+    doc_to_query = logits(cosine_matrix(d_rows, q))  # (R, B): row i is s(q_j, d_i)
+    doc_to_doc = logits(cosine_matrix(d_rows, documents)).masked_fill(own_group, float("-inf"))
 
-    logits = torch.cat([query_to_doc, query_to_query, doc_to_query, doc_to_doc], dim=1)
-    log_partition = torch.logsumexp(logits, dim=1)  # log Z_i, (R,)
+    every = torch.cat([query_to_doc, query_to_query, doc_to_query, doc_to_doc], dim=1)  # (R, 2B(1+K) + 2B)
+    log_partition = torch.logsumexp(every, dim=1)  # log Z_i, (R,)
     positive = query_to_doc.gather(1, index[:, None]).squeeze(1)  # s(q_i, d_i)/τ, (R,)
     return (log_partition - positive).sum() / batch

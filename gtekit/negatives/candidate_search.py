@@ -1,19 +1,21 @@
 """Top-k search of a query store against a corpus store by inner product (cosine: stores are L2-normalised).
 
-Two ways, chosen by :class:`IndexKind` (``auto``: exact up to ``EXACT_MAX_DOCS`` corpus rows):
+The stores are embedding stores (``gtekit.io.embedding_store``). Two ways, chosen by an
+:class:`~gtekit.search.settings.IndexKind` of ``MINING_KINDS`` (``auto``: exact up to ``EXACT_MAX_DOCS``
+corpus rows, then ``ivf``):
 
-- ``flat``, exact: for each query chunk, faiss's exhaustive inner-product search (the kernel of
-  ``IndexFlatIP``) over one corpus chunk at a time, merged into a running top-k. Memory: one query
-  chunk, one corpus chunk and the (queries, k) results; the corpus is never whole in memory.
+- ``flat``, exact: ``gtekit.search.topk.exact_top_k`` (faiss kernel) for each query shard, over one
+  corpus shard at a time, merged into a running top-k. Memory: one query shard, one corpus shard and
+  the (queries, k) results; the corpus is never whole in memory.
 - ``ivf`` (``IVF{nlist},SQ8``) or ``hnsw`` (``HNSW32,SQ8``), approximate: faiss index trained on a
-  sample and filled chunk by chunk, holding the corpus at 8 bits per dimension (a quarter of the
+  sample and filled shard by shard, holding the corpus at 8 bits per dimension (a quarter of the
   float32 store). It proposes ``candidate_factor * k`` neighbours, which are rescored exactly from
   the store: the order may miss a true neighbour, but every score is the exact cosine, since the
   false-negative rules compare scores with the positive's.
 
-Results come per query chunk: (first query id, scores (Q, k) float32 descending, corpus ids (Q, k)
-int64), id -1 and score -inf where fewer than k candidates exist. Depends on ``encode_store`` and the
-shared top-k helpers of ``gtekit.search.topk``.
+Results come per query shard: (first query id, scores (Q, k) float32 descending, corpus ids (Q, k)
+int64), id -1 and score -inf where fewer than k candidates exist. Depends on ``gtekit.io.embedding_store``
+and ``gtekit.search`` (the index kinds and the top-k helpers).
 """
 
 from __future__ import annotations
@@ -21,30 +23,17 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
-from enum import StrEnum
 
 import numpy as np
 
-from ..search.topk import TRAIN_ROWS_PER_LIST, ivf_lists, padded, rescore_top_k
-from .encode_store import EmbeddingStore
+from ..io.embedding_store import EncodedShards
+from ..search.settings import IndexKind
+from ..search.topk import TRAIN_ROWS_PER_LIST, exact_top_k, ivf_lists, rescore_top_k
 
 logger = logging.getLogger(__name__)
 
 EXACT_MAX_DOCS = 1_000_000  # auto: exact search up to this many corpus rows
-
-
-class IndexKind(StrEnum):
-    AUTO = "auto"
-    FLAT = "flat"
-    IVF = "ivf"
-    HNSW = "hnsw"
-
-    @classmethod
-    def parse(cls, value: str | IndexKind) -> IndexKind:
-        try:
-            return cls(value)
-        except ValueError:
-            raise ValueError(f"unknown index {value!r}; valid: {', '.join(kind.value for kind in cls)}") from None
+MINING_KINDS = (IndexKind.AUTO, IndexKind.FLAT, IndexKind.IVF, IndexKind.HNSW)  # what `gtekit mine` searches with
 
 
 @dataclass(frozen=True)
@@ -58,7 +47,7 @@ class SearchSettings:
     candidate_factor: int = 2  # approximate indexes: neighbours proposed per query = factor * k, then rescored
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "index", IndexKind.parse(self.index))
+        object.__setattr__(self, "index", IndexKind.parse(self.index, MINING_KINDS, "index"))
         for name in ("k", "nprobe", "ef_search", "candidate_factor"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
@@ -82,56 +71,39 @@ class SearchSettings:
         return described
 
 
-def search(queries: EmbeddingStore, corpus: EmbeddingStore,
+def search(queries: EncodedShards, corpus: EncodedShards,
            settings: SearchSettings) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
-    """(first query id, scores (Q, k), corpus ids (Q, k)) for each chunk of ``queries``; see the module docstring."""
+    """(first query id, scores (Q, k), corpus ids (Q, k)) for each shard of ``queries``; see the module docstring."""
     if queries.dimension != corpus.dimension:
         raise ValueError(f"queries have dimension {queries.dimension}, the corpus {corpus.dimension}: "
                          "were they encoded by the same model?")
-    kind = settings.resolved(corpus.count)
+    kind = settings.resolved(len(corpus))
     if kind is IndexKind.FLAT:
-        yield from _exact_search(queries, corpus, settings.k)
+        for start, embeddings in queries.iter_embeddings():
+            yield (start, *exact_top_k(embeddings, corpus.iter_embeddings, settings.k))
         return
     index = _approximate_index(corpus, kind, settings)
-    proposals = min(settings.candidate_factor * settings.k, corpus.count)
-    for start, embeddings in queries.iter_chunks():
+    proposals = min(settings.candidate_factor * settings.k, len(corpus))
+    for start, embeddings in queries.iter_embeddings():
         _, ids = index.search(embeddings, proposals)
-        yield (start, *rescore(embeddings, ids, corpus, settings.k))
+        yield (start, *rescore_top_k(embeddings, ids, corpus.rows, settings.k))
 
 
-def _exact_search(queries: EmbeddingStore, corpus: EmbeddingStore,
-                  k: int) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+def _approximate_index(corpus: EncodedShards, kind: IndexKind, settings: SearchSettings):
     import faiss
 
-    for start, embeddings in queries.iter_chunks():
-        heap = faiss.ResultHeap(len(embeddings), k, keep_max=True)
-        for offset, documents in corpus.iter_chunks():
-            scores, ids = faiss.knn(embeddings, documents, min(k, len(documents)),
-                                    metric=faiss.METRIC_INNER_PRODUCT)  # (Q, k) each
-            heap.add_result(scores, np.where(ids >= 0, ids + offset, -1))
-        heap.finalize()
-        yield (start, *padded(heap.D, heap.I))
-
-
-def rescore(queries: np.ndarray, ids: np.ndarray, corpus: EmbeddingStore, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Exact scores of candidate ``ids`` (Q, C) (-1: none) for ``queries`` (Q, H): the best k, descending."""
-    return rescore_top_k(queries, ids, corpus.rows, k)
-
-
-def _approximate_index(corpus: EmbeddingStore, kind: IndexKind, settings: SearchSettings):
-    import faiss
-
+    count = len(corpus)
     if kind is IndexKind.IVF:
-        nlist = ivf_lists(corpus.count)
+        nlist = ivf_lists(count)
         index = faiss.index_factory(corpus.dimension, f"IVF{nlist},SQ8", faiss.METRIC_INNER_PRODUCT)
-        sample_size = min(corpus.count, TRAIN_ROWS_PER_LIST * nlist)
+        sample_size = min(count, TRAIN_ROWS_PER_LIST * nlist)
     else:
         index = faiss.index_factory(corpus.dimension, "HNSW32,SQ8", faiss.METRIC_INNER_PRODUCT)
-        sample_size = min(corpus.count, 100_000)
-    sample = np.sort(np.random.default_rng(0).choice(corpus.count, size=sample_size, replace=False))
-    logger.info("training the %s index on %d of %d corpus rows", kind.value, sample_size, corpus.count)
+        sample_size = min(count, 100_000)
+    sample = np.sort(np.random.default_rng(0).choice(count, size=sample_size, replace=False))
+    logger.info("training the %s index on %d of %d corpus rows", kind.value, sample_size, count)
     index.train(corpus.rows(sample))
-    for _, documents in corpus.iter_chunks():
+    for _, documents in corpus.iter_embeddings():
         index.add(documents)
     if kind is IndexKind.IVF:
         index.nprobe = min(settings.nprobe, index.nlist)

@@ -1,108 +1,54 @@
-"""Embeddings on disk, computed in chunks and resumable: the file between encoding and search.
+"""Texts in memory -> an embedding store (``gtekit.io.embedding_store``), encoded chunk by chunk and resumable.
 
-A store is a folder::
+Each ``chunk_size`` texts are one shard, tagged with a digest of the model's fingerprint, the text kind,
+the encode options and the chunk's texts: shard files ``part-NNNNN-<digest>.npy`` / ``.parquet`` (ids:
+the row numbers, as strings). A shard on disk is reused exactly when it would be computed the same way,
+so a rerun after a crash encodes only the chunks that are missing, and a rerun with other texts only
+the chunks whose texts changed. Each shard's files are written atomically, then the manifest is
+rewritten to list it (``"complete": false`` until the last one): a killed run leaves whole shards,
+which the next run reuses. Shard files of other digests (older texts or model) are deleted once the
+store is complete. Embeddings are L2-normalised here, so inner product is cosine whatever the model's
+settings.
 
-    manifest.json                  {"count", "dimension", "chunk_size", "kind", "fingerprint", "chunks"}
-    chunk-000000-<digest>.npy      float32 (rows, dimension), L2-normalised: rows [0, chunk_size)
-    chunk-000001-<digest>.npy      rows [chunk_size, 2 * chunk_size), ...
-
-A chunk's digest hashes the model's fingerprint, the text kind, the encode options and the chunk's
-texts, so a chunk on disk is reused exactly when it would be computed the same way, and a rerun after
-a crash encodes only the chunks that are missing. Every chunk and the manifest are written atomically
-(temporary file, then rename): an interrupted run leaves whole chunks or none.
-
-Scans read one chunk at a time into memory (``iter_chunks``) and gathers memory-map one chunk file at
-a time (``rows``), so a process holds one chunk of a store, never the store.
-
-Depends on ``gtekit.io.atomic`` only. The model is anything with ``encode(texts, kind=..., batch_size=...)``
-returning an (N, H) array, such as ``gtekit.Embedder``; it may offer ``fingerprint()`` (a string that
-changes when its embeddings would), otherwise its settings and weights are hashed.
+The model is anything with ``encode(texts, kind=..., batch_size=...)`` returning an (N, H) array, such as
+``gtekit.Embedder``; it may offer ``fingerprint()`` (a string that changes when its embeddings would),
+otherwise its settings and weights are hashed. Depends on ``gtekit.io`` only.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
-from ..io.atomic import atomic_path
+from ..io.embedding_store import (
+    EncodedShards,
+    ShardInfo,
+    ShardsFormatError,
+    ShardsHeader,
+    check_shard,
+    remove_temporaries,
+    shard_names,
+    write_manifest,
+    write_shard,
+)
 
 logger = logging.getLogger(__name__)
 
-MANIFEST = "manifest.json"
 DEFAULT_CHUNK_SIZE = 65_536  # texts per chunk: 96 MiB of float32 at 384 dimensions
-
-
-@dataclass(frozen=True)
-class EmbeddingStore:
-    """A finished store on disk (see the module docstring); open it with :meth:`open`."""
-
-    folder: Path
-    count: int
-    dimension: int
-    chunk_size: int
-    chunks: tuple[str, ...]
-    fingerprint: str  # hashes every chunk's digest: equal fingerprints, equal embeddings
-
-    @classmethod
-    def open(cls, folder: str | Path) -> EmbeddingStore:
-        folder = Path(folder)
-        try:
-            manifest = json.loads((folder / MANIFEST).read_text())
-        except FileNotFoundError:
-            raise FileNotFoundError(f"{folder}: not an embedding store (no {MANIFEST})") from None
-        store = cls(folder, manifest["count"], manifest["dimension"], manifest["chunk_size"],
-                    tuple(manifest["chunks"]), manifest["fingerprint"])
-        for name in store.chunks:
-            if not (folder / name).is_file():
-                raise FileNotFoundError(f"{folder / name}: chunk listed in {folder / MANIFEST} is missing")
-        return store
-
-    def bounds(self, chunk: int) -> tuple[int, int]:
-        """The rows [start, stop) that chunk ``chunk`` holds."""
-        start = chunk * self.chunk_size
-        return start, min(start + self.chunk_size, self.count)
-
-    def read_chunk(self, chunk: int) -> np.ndarray:
-        """Chunk ``chunk`` read into memory: float32 (rows, dimension)."""
-        return np.load(self.folder / self.chunks[chunk])
-
-    def iter_chunks(self) -> Iterator[tuple[int, np.ndarray]]:
-        """(first row, embeddings) for each chunk in order; one chunk in memory at a time."""
-        for chunk in range(len(self.chunks)):
-            yield self.bounds(chunk)[0], self.read_chunk(chunk)
-
-    def rows(self, ids: np.ndarray) -> np.ndarray:
-        """The embeddings of rows ``ids`` (any shape, any order, repeats allowed): ``ids.shape + (dimension,)``."""
-        ids = np.asarray(ids, dtype=np.int64)
-        flat = ids.ravel()
-        if flat.size and (flat.min() < 0 or flat.max() >= self.count):
-            raise IndexError(f"row ids must lie in [0, {self.count}); got {flat.min()}..{flat.max()}")
-        output = np.empty((flat.size, self.dimension), dtype=np.float32)
-        chunk_of = flat // self.chunk_size
-        for chunk in np.unique(chunk_of):
-            where = np.flatnonzero(chunk_of == chunk)
-            mapped = np.load(self.folder / self.chunks[chunk], mmap_mode="r")  # unmapped when it goes out of scope
-            output[where] = mapped[flat[where] - chunk * self.chunk_size]
-            del mapped
-        return output.reshape(*ids.shape, self.dimension)
 
 
 def encode_store(model, texts: Sequence[str], folder: str | Path, *, kind: str | None,
                  chunk_size: int = DEFAULT_CHUNK_SIZE, batch_size: int = 64,
-                 encode_options: dict | None = None) -> tuple[EmbeddingStore, int]:
+                 encode_options: dict | None = None) -> tuple[EncodedShards, int]:
     """Embed ``texts`` into the store at ``folder``, reusing every chunk already there; return
     ``(store, number of chunks encoded now)``.
 
     Each chunk is ``model.encode(chunk_texts, kind=kind, batch_size=batch_size, **encode_options)``,
-    L2-normalised here (so inner product is cosine whatever the model's settings), and written
-    atomically before the next one starts. Chunk files of other digests (older texts or model) are
-    deleted once the store is complete.
+    L2-normalised, and written before the next one starts (see the module docstring).
     """
     if not texts:
         raise ValueError(f"{folder}: nothing to encode (no texts)")
@@ -110,44 +56,49 @@ def encode_store(model, texts: Sequence[str], folder: str | Path, *, kind: str |
         raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
+    remove_temporaries(folder)
     options = dict(encode_options or {})
-    base = _digest(repr((model_fingerprint(model), kind, sorted(options.items()))).encode())
-    names: list[str] = []
-    dimension = None
+    fingerprint = model_fingerprint(model)
+    base = _digest(repr((fingerprint, kind, sorted(options.items()))).encode())
+    shards: list[ShardInfo] = []
+    header: ShardsHeader | None = None
     encoded = 0
     chunks = (len(texts) + chunk_size - 1) // chunk_size
-    for chunk, start in enumerate(range(0, len(texts), chunk_size)):
+    for number, start in enumerate(range(0, len(texts), chunk_size)):
         part = list(texts[start:start + chunk_size])
-        name = f"chunk-{chunk:06d}-{_chunk_digest(base, part)}.npy"
-        path = folder / name
-        if path.is_file():
-            shape = np.load(path, mmap_mode="r").shape
-        else:
-            logger.info("encoding %s chunk %d/%d (%d texts) into %s", kind or "text", chunk + 1, chunks, len(part),
+        tag = _chunk_digest(base, part)
+        shard = _reusable_shard(folder, number, tag, len(part))
+        if shard is None:
+            logger.info("encoding %s chunk %d/%d (%d texts) into %s", kind or "text", number + 1, chunks, len(part),
                         folder)
             embeddings = _normalised(np.asarray(model.encode(part, kind=kind, batch_size=batch_size, **options),
                                                 dtype=np.float32))
-            shape = embeddings.shape
-            if shape[0] != len(part) or embeddings.ndim != 2:
-                raise ValueError(f"model.encode returned shape {shape} for {len(part)} texts; expected "
+            if embeddings.ndim != 2 or embeddings.shape[0] != len(part):
+                raise ValueError(f"model.encode returned shape {embeddings.shape} for {len(part)} texts; expected "
                                  f"({len(part)}, dimension)")
-            with atomic_path(path) as tmp, open(tmp, "wb") as handle:
-                np.save(handle, embeddings)
+            ids = [str(row) for row in range(start, start + len(part))]
+            shard = write_shard(folder, number, ids, part, embeddings, tag=tag)
             encoded += 1
-        if dimension is not None and shape[1] != dimension:
-            raise ValueError(f"{path}: dimension {shape[1]}, but earlier chunks have {dimension}")
-        dimension = shape[1]
-        names.append(name)
-    fingerprint = _digest("\n".join(names).encode())
-    manifest = {"count": len(texts), "dimension": dimension, "chunk_size": chunk_size, "kind": kind,
-                "fingerprint": fingerprint, "chunks": names}
-    with atomic_path(folder / MANIFEST) as tmp:
-        tmp.write_text(json.dumps(manifest, indent=1) + "\n")
-    keep = set(names)
-    for stale in folder.glob("chunk-*.npy"):
+        dimension = _dimension(folder, shard)
+        if header is not None and dimension != header.dimension:
+            raise ValueError(f"{folder / shard.embeddings}: dimension {dimension}, but earlier chunks have "
+                             f"{header.dimension}")
+        header = header or ShardsHeader(
+            model=str(getattr(model, "source", "") or fingerprint), dimension=dimension, normalized=True,
+            kind=kind, options={"model_fingerprint": fingerprint, "encode_options": options})
+        shards.append(shard)
+        write_manifest(folder, header, chunk_size, shards, complete=number + 1 == chunks)
+    keep = {name for shard in shards for name in (shard.embeddings, shard.rows)}
+    for stale in [*folder.glob("part-*.npy"), *folder.glob("part-*.parquet")]:
         if stale.name not in keep:
             stale.unlink()
-    return EmbeddingStore.open(folder), encoded
+    return EncodedShards.open(folder), encoded
+
+
+def store_fingerprint(store: EncodedShards) -> str:
+    """Equal for two stores of :func:`encode_store` exactly when they hold the same embeddings: a hash of the
+    shard names, which carry each chunk's digest."""
+    return _digest("\n".join(shard.embeddings for shard in store.shards).encode())
 
 
 def model_fingerprint(model) -> str:
@@ -161,6 +112,25 @@ def model_fingerprint(model) -> str:
         digest.update(name.encode())
         digest.update(tensor.detach().float().cpu().contiguous().numpy().tobytes())
     return digest.hexdigest()
+
+
+def _reusable_shard(folder: Path, number: int, tag: str, count: int) -> ShardInfo | None:
+    """Shard ``number`` with digest ``tag`` if whole files of it are on disk, else None."""
+    embeddings_name, rows_name = shard_names(number, tag)
+    if not (folder / embeddings_name).is_file():
+        return None
+    shard = ShardInfo(embeddings_name, rows_name, count)
+    try:
+        check_shard(folder, shard, _dimension(folder, shard))
+    except (ShardsFormatError, ValueError, OSError) as error:
+        logger.warning("%s; encoding that chunk again", error)
+        return None
+    return shard
+
+
+def _dimension(folder: Path, shard: ShardInfo) -> int:
+    shape = np.load(folder / shard.embeddings, mmap_mode="r").shape
+    return int(shape[1]) if len(shape) == 2 else 0
 
 
 def _chunk_digest(base: str, texts: list[str]) -> str:

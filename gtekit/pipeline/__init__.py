@@ -1,17 +1,26 @@
-"""The GTE multi-stage recipe in one YAML file, run by ``gtekit run``: pre-train → mine → fine-tune → evaluate.
+"""The GTE pipeline in one YAML file, run by ``gtekit run``: pre-train → mine → fine-tune → evaluate.
 
-1. ``recipe``: the YAML schema (``stages:`` in order, each a train, mine or eval stage), references
-   between stages (``{from: STAGE}``), overrides, each stage's resolved config and its hash;
-2. ``state``: completion markers, the status of each stage and the plan of a run (``--dry-run``);
-3. ``stages``: runs each stage through the library (``Trainer``, ``mine_hard_negatives``,
-   ``evaluate_tasks``) and writes its marker last, so an interrupted run resumes at the first
-   unfinished stage.
+A pipeline file (the "multi-stage recipe" of ``gtekit run``'s help) declares stages in order; a train
+stage's settings are a training recipe (``gtekit.config.Recipe``), the one thing gtekit calls a recipe.
+The other stages' settings are the dataclasses their commands build from their options, each in its
+stage's package: ``gtekit.data.mixture_build.DataBuildSettings``, ``gtekit.negatives.settings.MineSettings``,
+``gtekit.evaluation.settings.EvalSettings``.
+
+1. ``definition``: a pipeline once read: its stages, their outputs, the references between them and each
+   stage's resolved config and its hash;
+2. ``pipeline_file``: reading the YAML (``stages:`` in order, each a data, train, mine or eval stage),
+   references between stages (``{from: STAGE}``) and overrides, all checked before anything runs;
+3. ``state``: completion markers, the status of each stage and the plan of a run (``--dry-run``);
+4. ``stages``: runs each stage through the library function its command calls (``build_mixture_file``,
+   ``Trainer``, ``run_mining``, ``evaluate_models``) and writes its marker last, so an interrupted run
+   resumes at the first unfinished stage.
 
 Stages exchange the documented files of the single-stage commands (a model folder, triples.jsonl),
 so each stage's output can also be used alone.
 """
 
-from .recipe import Pipeline, Stage, StageKind, load_pipeline
+from .definition import Pipeline, Stage, StageKind
+from .pipeline_file import load_pipeline
 from .stages import run_pipeline
 from .state import Status, format_plan, plan_run
 

@@ -1,4 +1,4 @@
-"""Which stages of a multi-stage recipe are finished, and what ``gtekit run`` will do with each.
+"""Which stages of a pipeline are finished, and what ``gtekit run`` will do with each.
 
 A stage is finished when ``OUTPUT_DIR/<stage>/.gtekit-stage-done.json`` exists: written atomically,
 after everything else the stage writes::
@@ -6,13 +6,13 @@ after everything else the stage writes::
     {"stage", "kind", "config_hash", "config", "run_id", "inputs": {earlier stage: its run_id},
      "outputs": {...}, "finished_at"}
 
-``config`` is the resolved stage config (``recipe.hashed_config``) that ``config_hash`` hashes; ``run_id``
+``config`` is the resolved stage config (``definition.hashed_config``) that ``config_hash`` hashes; ``run_id``
 is new each time the stage finishes, and ``inputs`` records the run ids of the stages it read, so a
 stage whose inputs were rerun since is *stale*. A train stage also writes ``.gtekit-stage-started.json``
 (its config hash) when it starts from scratch, so that its checkpoints are only resumed with the
 config that wrote them.
 
-Depends on ``recipe`` and on ``gtekit.training.checkpoint`` (to find checkpoints); runs nothing.
+Depends on ``definition`` and on ``gtekit.training.checkpoint`` (to find checkpoints); runs nothing.
 """
 
 from __future__ import annotations
@@ -26,9 +26,9 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from ..config import ConfigError
+from ..config import ConfigError, matches_path
 from ..io.atomic import atomic_path
-from .recipe import Pipeline, Stage, StageKind, hashed_config, matches_path
+from .definition import Pipeline, Stage, StageKind, hashed_config
 
 DONE_MARKER = ".gtekit-stage-done.json"
 STARTED_MARKER = ".gtekit-stage-started.json"
@@ -146,7 +146,7 @@ def _status(stage: Stage, earlier: dict[str, StagePlan]) -> tuple[Status, str]:
                 return Status.STALE, f"finished, but {upstream!r} (whose output it reads) changed or was rerun since"
         return Status.DONE, f"finished {marker.get('finished_at', '')}".rstrip()
     if stage.kind is StageKind.TRAIN:
-        from ..training.checkpoint import list_checkpoints  # imports torch: not needed to load and check a recipe
+        from ..training.checkpoint import list_checkpoints  # imports torch: not needed to load and check a pipeline
 
         checkpoints = list_checkpoints(stage.output_dir / "checkpoints")
         if checkpoints:

@@ -1,7 +1,7 @@
 """The faiss index for each (kind, precision): creation, training, adding, searching, saving.
 
 All float indexes score by inner product (cosine on L2-normalised vectors); binary ones by Hamming
-distance on sign bits, reported as the cosine of the ±1 vectors, (d - 2h) / d (see ``quantize``).
+distance on sign bits, reported as the cosine of the ±1 vectors, (d - 2h) / d (see ``vector_precision``).
 
 - flat: ``Flat`` (float32), ``SQfp16`` (float16), ``SQ8`` (int8), ``BFlat`` (binary, ubinary);
 - hnsw: ``HNSW{M}``, ``HNSW{M},SQfp16``, ``HNSW{M},SQ8``, ``BHNSW{M}``;
@@ -12,7 +12,7 @@ distance on sign bits, reported as the cosine of the ±1 vectors, (d - 2h) / d (
 ranges instead of training its own, and each row is added as the centre of its buckets, which SQ8
 encodes back to exactly those codes (SQ8 scores a float query against the bucket centres).
 
-Depends on ``settings``, ``quantize`` and ``topk``; imports faiss only inside functions.
+Depends on ``settings``, ``vector_precision`` and ``topk``; imports faiss only inside functions.
 """
 
 from __future__ import annotations

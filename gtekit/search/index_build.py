@@ -12,9 +12,10 @@ a training sample (at most ``IndexSettings.train_rows`` rows), never the whole f
 3. the faiss file, the calibration ranges and manifest.json are written, and the folder, built under
    a temporary name, is renamed into place.
 
-The input is anything shaped like ``gtekit.encode.embedding_shards.EncodedShards`` (``model``, ``dimension``,
-``len()``, ``iter_shards()``), e.g. :class:`ArrayShards` for arrays in memory. Depends on
-``gtekit.io.atomic`` and this package; knows nothing about models.
+The input is anything shaped like an embedding store, ``gtekit.io.embedding_store.EncodedShards`` (``model``,
+``dimension``, ``len()``, ``iter_shards()``), e.g. :class:`ArrayShards` for arrays in memory.
+:func:`build_index_folder` is ``gtekit index build``: the shards folder and the index folder of an
+``IndexBuildSettings``. Depends on ``gtekit.io`` and this package; knows nothing about models.
 """
 
 from __future__ import annotations
@@ -33,9 +34,10 @@ import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
 from ..io.atomic import atomic_path
+from ..io.embedding_store import EncodedShards
 from .faiss_index import add_rows, factory_string, new_index, write_index
 from .index_folder import CALIBRATION_FILE, INDEX_FILE, RESCORE_FILE, ROWS_FILE, IndexManifest, is_index_folder
-from .settings import EmbeddingPrecision, IndexKind, IndexSettings, RescoreStore
+from .settings import EmbeddingPrecision, IndexBuildSettings, IndexKind, IndexSettings, RescoreStore
 from .vector_precision import RangeTracker, quantize, unit_rows
 
 logger = logging.getLogger(__name__)
@@ -46,7 +48,7 @@ ROWS_SCHEMA = pa.schema([("id", pa.string()), ("text", pa.string())])
 
 
 class EmbeddingSource(Protocol):
-    """What the builder reads: ``gtekit.encode.embedding_shards.EncodedShards`` or :class:`ArrayShards`."""
+    """What the builder reads: ``gtekit.io.embedding_store.EncodedShards`` or :class:`ArrayShards`."""
 
     @property
     def model(self) -> str: ...
@@ -148,6 +150,16 @@ def build_index(source: EmbeddingSource, output_dir: str | Path, settings: Index
         manifest.write(tmp)
     logger.info("built %s over %d rows in %.1f s", manifest.factory, count, manifest.build_seconds)
     return manifest
+
+
+def build_index_folder(settings: IndexBuildSettings) -> IndexManifest:
+    """Build the index of the encoded shards in ``settings.shards_dir`` into ``settings.output_dir``; the manifest's
+    ``source`` records the shards folder (path, kind, normalized, complete). Returns the manifest written."""
+    shards = EncodedShards.open(settings.shards_dir, allow_partial=settings.allow_partial)
+    source = {"path": str(settings.shards_dir), "kind": shards.kind, "normalized": shards.normalized,
+              "complete": shards.complete}
+    return build_index(shards, settings.output_dir, settings.index, store_texts=settings.store_texts,
+                       source_info=source, progress=settings.progress)
 
 
 class _NpyWriter:

@@ -1,5 +1,10 @@
-"""The choices behind a search index: its structure (:class:`IndexKind`), the precision its vectors are
-stored in (:class:`EmbeddingPrecision`), what rescoring reads (:class:`RescoreStore`), and the faiss parameters.
+"""The choices behind a search: the index structure (:class:`IndexKind`, shared by ``gtekit index build``
+and ``gtekit mine``), the precision an index stores its vectors in (:class:`EmbeddingPrecision`), what
+rescoring reads (:class:`RescoreStore`), and the faiss parameters of an index folder.
+
+Each command searches with some of the kinds: ``gtekit index build`` builds ``INDEX_KINDS`` (auto, flat,
+hnsw, ivfpq); ``gtekit mine`` searches with ``gtekit.negatives.candidate_search.MINING_KINDS`` (auto,
+flat, ivf, hnsw), and :meth:`IndexKind.parse` refuses the others, listing the valid ones.
 
 :meth:`IndexSettings.resolve` turns the user's settings (``auto`` and ``None`` allowed) into the concrete
 values recorded in an index's manifest, for a corpus of N rows of dimension d:
@@ -12,12 +17,16 @@ values recorded in an index's manifest, for a corpus of N rows of dimension d:
 - rescore store ``auto``: float32 embeddings kept beside any index whose scores are approximate
   (a precision below float32, or IVF-PQ), none otherwise.
 
-Depends on nothing else in gtekit.
+:class:`IndexBuildSettings` are everything ``gtekit index build`` is asked to do: which shards, which folder,
+these index settings; ``index_build.build_index_folder`` runs them.
+
+Depends on ``topk`` only.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, replace
 from enum import StrEnum
 
 from .topk import TRAIN_ROWS_PER_LIST, ivf_lists
@@ -38,14 +47,27 @@ def _parse(enum_class, value, what: str):
 
 
 class IndexKind(StrEnum):
-    AUTO = "auto"
+    """How a corpus is searched; each command takes some of the kinds (see the module docstring)."""
+
+    AUTO = "auto"  # chosen by the corpus size
     FLAT = "flat"  # exact: every stored vector is scored
+    IVF = "ivf"  # nlist k-means cells of 8-bit scalar-quantized vectors, nprobe cells searched (mining)
     HNSW = "hnsw"  # graph search (M links per node, efConstruction / efSearch beams)
-    IVFPQ = "ivfpq"  # nlist k-means cells, product-quantized residuals, nprobe cells searched
+    IVFPQ = "ivfpq"  # nlist k-means cells, product-quantized residuals, nprobe cells searched (index folders)
 
     @classmethod
-    def parse(cls, value: str | IndexKind) -> IndexKind:
-        return _parse(cls, value, "index kind")
+    def parse(cls, value: str | IndexKind, supported: Sequence[IndexKind] | None = None,
+              what: str = "index kind") -> IndexKind:
+        """The member ``value`` names, if it is one of ``supported`` (default: all); otherwise a ValueError
+        listing the ``supported`` ones."""
+        valid = tuple(supported or cls)
+        kind = next((member for member in valid if member.value == value), None)
+        if kind is None:
+            raise ValueError(f"unknown {what} {value!r}; valid: {', '.join(member.value for member in valid)}")
+        return kind
+
+
+INDEX_KINDS = (IndexKind.AUTO, IndexKind.FLAT, IndexKind.HNSW, IndexKind.IVFPQ)  # what an index folder holds
 
 
 class EmbeddingPrecision(StrEnum):
@@ -98,7 +120,7 @@ class IndexSettings:
     seed: int = 0  # which rows train
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "kind", IndexKind.parse(self.kind))
+        object.__setattr__(self, "kind", IndexKind.parse(self.kind, INDEX_KINDS))
         object.__setattr__(self, "precision", EmbeddingPrecision.parse(self.precision))
         object.__setattr__(self, "rescore_store", RescoreStore.parse(self.rescore_store))
         for name in ("rescore_multiplier", "pq_nbits", "nprobe", "hnsw_m", "ef_construction", "ef_search",
@@ -141,6 +163,18 @@ class IndexSettings:
                IndexKind.IVFPQ: ["nlist", "pq_m", "pq_nbits", "nprobe", "train_rows", "seed"],
                IndexKind.AUTO: []}[self.kind]
         return {key: values[key] for key in common + own}
+
+
+@dataclass(frozen=True)
+class IndexBuildSettings:
+    """A folder of encoded shards (``gtekit encode``) -> an index folder, built with ``index``."""
+
+    shards_dir: str
+    output_dir: str  # the index folder; an index already there is replaced
+    index: IndexSettings = field(default_factory=IndexSettings)
+    allow_partial: bool = False  # index the shards listed so far in an incomplete folder instead of stopping
+    store_texts: bool = True  # False: ids only, hits come back without texts
+    progress: bool = True  # a progress bar
 
 
 def auto_kind(count: int, precision: EmbeddingPrecision) -> IndexKind:

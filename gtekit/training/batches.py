@@ -62,6 +62,7 @@ class PreparedBatch:
     tokens: int  # non-padding tokens on this rank
     sampler_state: dict  # the sampler's position after this batch: what a checkpoint must store
     skipped: list[str] = field(default_factory=list)  # bad rows of the global batch left out (skip_invalid)
+    step: int = 0  # the 0-based training step it is prepared for (a curriculum's negatives depend on it)
 
     def pin_memory(self) -> PreparedBatch:
         """The same batch with its token tensors in pinned memory (the DataLoader calls this for CUDA)."""
@@ -112,7 +113,7 @@ class BatchPreparer:
                           else [Chunk(torch.arange(len(texts)), tokenize(texts))])
         tokens = sum(int(chunk.features["attention_mask"].sum()) for group in groups for chunk in group)
         return PreparedBatch(source.name, indices[self.part].tolist(), len(indices), groups, tokens, sampler_state,
-                             skipped)
+                             skipped, step)
 
 
 class BatchStream(IterableDataset):

@@ -5,13 +5,18 @@ environment torchrun sets, joins the process group (NCCL on GPUs, gloo on CPU) a
 of every global batch. The pieces here:
 
 - :class:`ProcessGroup`: rank, world size and device of this process, and the collectives the
-  trainer needs; a single process is the same object with ``world_size == 1``, so the trainer has
-  one code path;
+  trainer needs (barrier, sum, averaging a trainable temperature's gradient); a single process is
+  the same object with ``world_size == 1``, so the trainer has one code path;
+- :func:`is_main_process`: whether this process prints, before any group exists;
+- :func:`data_parallel` and :func:`adamw`: DDP around the model, and AdamW with its state sharded
+  over the ranks (ZeroRedundancyOptimizer), with :func:`full_optimizer_state` to collect it;
 - :func:`gather_with_grad`: every rank's embeddings concatenated in rank order, with the gradient
   flowing back to each rank's own rows;
-- :func:`loss_scale`: the one place the loss is scaled for back-propagation.
+- :func:`loss_scale`: the one place the loss is scaled for back-propagation, applied by
+  :func:`with_loss_scale`;
+- :func:`gather_tensors`: every rank's tensors (its random state, for a checkpoint).
 
-Depends on torch only.
+Every call into ``torch.distributed`` in gtekit is in this module. Depends on torch only.
 """
 
 from __future__ import annotations
@@ -19,11 +24,14 @@ from __future__ import annotations
 import datetime
 import logging
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import torch
 import torch.distributed as dist
-from torch import Tensor
+from torch import Tensor, nn
+
+from ..model.device import resolve_device
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +83,11 @@ def launched_by_torchrun() -> bool:
     return "RANK" in os.environ and "WORLD_SIZE" in os.environ
 
 
+def is_main_process() -> bool:
+    """Rank 0 of a torchrun job (its ``RANK``), or a process run without torchrun: the one that prints."""
+    return os.environ.get("RANK", "0") == "0"
+
+
 def init_process_group(device_name: str = "auto", timeout_minutes: float = 30.0) -> ProcessGroup:
     """Join the job torchrun started (or return a single-process group when run without torchrun).
 
@@ -83,7 +96,7 @@ def init_process_group(device_name: str = "auto", timeout_minutes: float = 30.0)
     """
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    device = _pick_device(device_name, local_rank if world_size > 1 else None)
+    device = resolve_device(device_name, local_rank if world_size > 1 else None)
     if world_size == 1:
         return ProcessGroup(device=device)
     if device.type == "cuda":
@@ -98,15 +111,52 @@ def init_process_group(device_name: str = "auto", timeout_minutes: float = 30.0)
     return group
 
 
-def _pick_device(name: str, local_rank: int | None) -> torch.device:
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda", local_rank or 0)
-        return torch.device("cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and device.index is None and local_rank is not None:
-        return torch.device("cuda", local_rank)
-    return device
+def data_parallel(model: nn.Module, group: ProcessGroup, seed: int) -> nn.Module:
+    """What runs the forward: ``model`` itself in one process; across processes, DDP around it (which
+    broadcasts rank 0's weights), with each rank's random stream reseeded to ``seed + rank`` so that
+    the ranks draw different dropout masks."""
+    if not group.is_distributed:
+        return model
+    engine = nn.parallel.DistributedDataParallel(
+        model, device_ids=[group.device] if group.device.type == "cuda" else None, broadcast_buffers=False)
+    torch.manual_seed(seed + group.rank)
+    return engine
+
+
+def adamw(parameters: Iterable[nn.Parameter], group: ProcessGroup, lr: float, weight_decay: float,
+          shard: bool = True) -> torch.optim.Optimizer:
+    """AdamW; across processes with ``shard``, a ZeroRedundancyOptimizer that keeps 1/W of its state on
+    each rank (ZeRO stage 1)."""
+    parameters = list(parameters)
+    if group.is_distributed and shard:
+        from torch.distributed.optim import ZeroRedundancyOptimizer
+
+        return ZeroRedundancyOptimizer(parameters, optimizer_class=torch.optim.AdamW, lr=lr,
+                                       weight_decay=weight_decay)
+    return torch.optim.AdamW(parameters, lr=lr, weight_decay=weight_decay)
+
+
+def full_optimizer_state(optimizer: torch.optim.Optimizer, group: ProcessGroup) -> dict | None:
+    """The whole ``optimizer.state_dict()`` on rank 0 (a sharded optimizer's shards collected there; every
+    rank calls this), None on the other ranks."""
+    if hasattr(optimizer, "consolidate_state_dict"):  # ZeRO: collect the shards on rank 0
+        optimizer.consolidate_state_dict(to=0)
+    return optimizer.state_dict() if group.is_main else None
+
+
+def gather_tensors(tensors: dict[str, Tensor], group: ProcessGroup) -> list[dict[str, Tensor]]:
+    """Every rank's ``tensors`` (the same keys and shapes on each), in rank order, on the CPU; every rank
+    calls this and gets them all."""
+    if not group.is_distributed:
+        return [tensors]
+    gathered: list[dict[str, Tensor]] = [{} for _ in range(group.world_size)]
+    for key, value in tensors.items():
+        on_device = value.to(group.device)  # NCCL gathers GPU tensors only
+        parts = [torch.empty_like(on_device) for _ in range(group.world_size)]
+        dist.all_gather(parts, on_device)
+        for rank, part in enumerate(parts):
+            gathered[rank][key] = part.cpu()
+    return gathered
 
 
 class _GatherWithGrad(torch.autograd.Function):
@@ -151,3 +201,24 @@ def loss_scale(group: ProcessGroup) -> float:
     The logged loss is Σ_r L_r (:meth:`ProcessGroup.sum`), unscaled.
     """
     return float(group.world_size)
+
+
+class _ScaleGradient(torch.autograd.Function):
+    """y = x; dL/dx = s · dL/dy."""
+
+    @staticmethod
+    def forward(ctx, loss: Tensor, scale: float) -> Tensor:
+        ctx.scale = scale
+        return loss.clone()
+
+    @staticmethod
+    def backward(ctx, grad_output: Tensor) -> tuple[Tensor, None]:
+        return grad_output * ctx.scale, None
+
+
+def with_loss_scale(loss: Tensor, group: ProcessGroup) -> Tensor:
+    """``loss`` (this rank's L_r, the value to log), whose ``backward()`` back-propagates
+    ``loss_scale(group) · loss``; ``loss`` itself in a single process."""
+    if not group.is_distributed:
+        return loss
+    return _ScaleGradient.apply(loss, loss_scale(group))

@@ -119,34 +119,27 @@ def embed_without_grad(model: nn.Module, features_chunks: Sequence[Features],
 
 
 def cached_backward(model: nn.Module, feature_groups: Sequence[Sequence[Chunk | Features]],
-                    loss_fn: Callable[[list[Tensor]], Tensor] | None = None, bf16: bool = False, *,
-                    backward_fn: Callable[[list[Tensor]], Tensor] | None = None) -> Tensor:
+                    loss_fn: Callable[[list[Tensor]], Tensor], bf16: bool = False) -> Tensor:
     """Back-propagate ``loss_fn(columns)`` into ``model`` chunk by chunk; return the loss, detached.
 
     ``feature_groups`` holds one list of chunks per column (queries, documents, hard negatives, ...).
     A chunk is a :class:`Chunk` or plain features, which then stand for the column's next rows in
-    order. ``loss_fn`` gets every column as one (N, H) tensor in original row order; parameters it
-    uses itself (a trainable temperature) get their gradients from its backward as usual. Gradients
-    accumulate into ``.grad`` as ``loss.backward()`` would, so call this where the step did that.
-
-    Instead of ``loss_fn``, ``backward_fn(columns)`` may do step 2 itself: back-propagate into the
-    columns (in row blocks, or through a gather across processes) and return the detached loss.
-    A model wrapped in ``DistributedDataParallel`` all-reduces its gradients once, in the backward
-    of the last chunk; the chunks before it run under ``no_sync()``.
+    order. ``loss_fn`` gets every column as one (N, H) tensor in original row order and returns a
+    scalar; whatever it does in between (gather the columns across processes, compute the loss in row
+    blocks) is its own autograd, and parameters it uses itself (a trainable temperature) get their
+    gradients from its backward as usual. Gradients accumulate into ``.grad`` as ``loss.backward()``
+    would, so call this where the step did that. A model wrapped in ``DistributedDataParallel``
+    all-reduces its gradients once, in the backward of the last chunk; the chunks before it run under
+    ``no_sync()``.
     """
-    if (loss_fn is None) == (backward_fn is None):
-        raise ValueError("pass exactly one of loss_fn and backward_fn")
     device = _device_of(model)
     columns = [_with_positions(chunks) for chunks in feature_groups]
     embedded = [embed_without_grad(model, [chunk.features for chunk in chunks], bf16) for chunks in columns]
 
     leaves = [_in_order(chunks, embeddings).requires_grad_()  # each (N, H), original row order
               for chunks, (embeddings, _) in zip(columns, embedded, strict=True)]
-    if backward_fn is not None:
-        loss = backward_fn(leaves)  # fills leaf.grad, d loss / d column (N, H)
-    else:
-        loss = loss_fn(leaves)
-        loss.backward()  # fills leaf.grad, and the loss's own parameters' .grad
+    loss = loss_fn(leaves)
+    loss.backward()  # fills leaf.grad, d loss / d column (N, H), and the loss's own parameters' .grad
 
     replays = [(chunk, state, leaf.grad)
                for chunks, (_, states), leaf in zip(columns, embedded, leaves, strict=True)

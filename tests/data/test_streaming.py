@@ -231,14 +231,14 @@ def test_guard_streams_shards_and_trusts_the_manifest(tmp_path, monkeypatch):
 
 def test_reads_what_gtekit_data_build_writes(packages, count_words, tmp_path):
     from gtekit.data.mixture import parse_mixture
-    from gtekit.data.mixture_build import build_mixture
+    from gtekit.data.mixture_build import NO_GUARD, build_mixture
     from gtekit.data.pair_shards import read_shard
 
     movies = {"name": "movies", "kind": "social_media", "reader": "moviedialog", "package": "fake-nlpia",
               "version": "1", "licence": "test-licence", "held_out": 0.3, "options": {"rows_per_document": 1}}
     spec = parse_mixture({"evaluation_guard": [], "rows_per_shard": 2, "sources": [movies],
                           "cleaning": {"max_query_tokens": 5, "max_positive_tokens": 5}})
-    manifest = build_mixture(spec, tmp_path / "mix", count_tokens=count_words, protected_hashes=())
+    manifest = build_mixture(spec, tmp_path / "mix", count_tokens=count_words, guard=NO_GUARD)
     (source,) = load_sources([tmp_path / "mix"])
     (entry,) = manifest["sources"]
     assert source.name == "movies" and len(source) == entry["count"] and source.metadata["licence"] == "test-licence"

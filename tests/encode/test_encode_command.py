@@ -18,7 +18,7 @@ import pytest
 
 from gtekit import Embedder
 from gtekit.cli.main import main
-from gtekit.encode.embedding_shards import EncodedShards
+from gtekit.io.embedding_store import EncodedShards
 
 
 def _texts(n: int) -> list[str]:
@@ -276,8 +276,9 @@ def test_onnx_backend_equals_torch(tiny_model_dir, tmp_path, capsys):
     import onnxruntime  # noqa: F401
 
     from gtekit.export.onnx_export import export_onnx
+    from gtekit.export.settings import ExportSettings
 
-    export = export_onnx(str(tiny_model_dir), tmp_path / "onnx", int8=True).folder
+    export = export_onnx(str(tiny_model_dir), ExportSettings(tmp_path / "onnx", int8=True)).folder
     source = tmp_path / "texts.txt"
     texts = _texts(40)
     source.write_text("\n".join(texts) + "\n")

@@ -1,8 +1,9 @@
-"""The embedding cache: read-back without encoding, keys, fingerprints, corrupt shards, two writer processes."""
+"""The embedding cache: read-back without encoding, keys, fingerprints, corrupt stores, two writer processes."""
 
 from __future__ import annotations
 
 import hashlib
+import json
 import multiprocessing
 import shutil
 import threading
@@ -64,7 +65,8 @@ def encoded(model) -> list[str]:
 
 
 def shards(root: Path) -> list[Path]:
-    return sorted(root.glob("*/shard-*.npy"))
+    """The .npy file of each cached write (one embedding store each)."""
+    return sorted(root.glob("*/shard-*/part-*.npy"))
 
 
 # ----------------------------------------------------------------- read-back
@@ -117,6 +119,18 @@ def test_disabled_by_environment(tmp_path: Path, monkeypatch) -> None:
     assert len(model.calls) == 2 and not list(tmp_path.iterdir())
 
 
+def test_each_write_is_an_embedding_store_keyed_by_text(tmp_path: Path) -> None:
+    from gtekit.evaluation.embedding_cache import text_key
+    from gtekit.io.embedding_store import EncodedShards
+
+    EmbeddingCache(tmp_path).cached_encode(FakeModel(), ["b", "a", "b"], kind="query")
+    (npy,) = shards(tmp_path)
+    store = EncodedShards.open(npy.parent, verify=True)
+    assert store.ids() == [text_key("b", "query", True), text_key("a", "query", True)] and store.texts() == ["b", "a"]
+    assert store.kind == "query" and store.normalized and store.shards[0].sha256
+    np.testing.assert_array_equal(store.embeddings(), np.stack([fake_vector(t, "query", True) for t in "ba"]))
+
+
 # ----------------------------------------------------------------- fingerprints
 def test_fingerprint_follows_weights_and_settings(tmp_path: Path, tiny_embedder, tiny_model_dir) -> None:
     from gtekit import Embedder
@@ -156,19 +170,28 @@ def _flip_a_byte(npy: Path) -> None:  # same size, valid header: only the checks
 
 
 def _garble_manifest(npy: Path) -> None:
-    npy.with_suffix(".json").write_text('{"format": 1, "rows": 3, "ke')
+    (npy.parent / "manifest.json").write_text('{"format": "gtekit-embeddings", "version": 1, "sha')
 
 
 def _wrong_rows(npy: Path) -> None:
-    manifest = npy.with_suffix(".json")
-    manifest.write_text(manifest.read_text().replace('"rows": 3', '"rows": 2'))
+    manifest = npy.parent / "manifest.json"
+    assert '"count": 3' in manifest.read_text()
+    manifest.write_text(manifest.read_text().replace('"count": 3', '"count": 2'))
+
+
+def _drop_checksum(npy: Path) -> None:  # a store that is whole, but not one the cache wrote
+    manifest = npy.parent / "manifest.json"
+    record = json.loads(manifest.read_text())
+    del record["shards"][0]["sha256"]
+    manifest.write_text(json.dumps(record))
 
 
 def _delete_npy(npy: Path) -> None:
     npy.unlink()
 
 
-@pytest.mark.parametrize("damage", [_truncate, _flip_a_byte, _garble_manifest, _wrong_rows, _delete_npy])
+@pytest.mark.parametrize("damage", [_truncate, _flip_a_byte, _garble_manifest, _wrong_rows, _delete_npy,
+                                    _drop_checksum])
 def test_damaged_shard_is_ignored(tmp_path: Path, damage) -> None:
     texts = ["a", "b", "c"]
     EmbeddingCache(tmp_path).cached_encode(FakeModel(), texts)

@@ -159,6 +159,21 @@ def test_search_top_k_matches_brute_force_with_ties(k: int, chunk_size: int) -> 
     np.testing.assert_array_equal(scores, want_scores)
 
 
+def test_search_top_k_over_several_corpus_blocks_ranks_the_same(monkeypatch) -> None:
+    """Corpora above gtekit.search.topk.EXACT_BLOCK_ROWS documents are scored block by block; ties still go
+    to the lower doc index."""
+    from gtekit.search import topk
+
+    rng = np.random.default_rng(0)
+    queries = rng.integers(-2, 3, size=(25, 4)).astype(np.float32)
+    docs = rng.integers(-2, 3, size=(40, 4)).astype(np.float32)
+    monkeypatch.setattr(topk, "EXACT_BLOCK_ROWS", 6)
+    scores, indices = search_top_k(queries, docs, 13, chunk_size=7)
+    want_scores, want_indices = brute_force_top_k(queries, docs, 13)
+    np.testing.assert_array_equal(indices, want_indices)
+    np.testing.assert_array_equal(scores, want_scores)
+
+
 def test_search_top_k_caps_k_and_rejects_bad_shapes() -> None:
     queries, docs = np.eye(2, 3), np.eye(3)
     scores, indices = search_top_k(queries, docs, k=10)

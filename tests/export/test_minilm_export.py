@@ -8,7 +8,7 @@ import onnxruntime  # noqa: F401
 import pytest
 
 from gtekit import Embedder
-from gtekit.export import OnnxEmbedder, export_onnx
+from gtekit.export import ExportSettings, OnnxEmbedder, export_onnx
 
 SENTENCES = 400  # distinct STS-B test sentences
 
@@ -27,7 +27,7 @@ def test_minilm_onnx_matches_pytorch_and_sentence_transformers_on_stsb(tmp_path)
     data = load_stsb("test")
     texts = list(dict.fromkeys(data.sentences1 + data.sentences2))[:SENTENCES]
     model = Embedder.load("all-MiniLM-L6-v2")
-    result = export_onnx(model, tmp_path / "minilm", int8=True)
+    result = export_onnx(model, ExportSettings(tmp_path / "minilm", int8=True))
     assert result.manifest["dimension"] == 384 and result.manifest["normalized_output"]
 
     reference = model.encode(texts)

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from gtekit import Embedder
-from gtekit.export import ExportVerificationError, OnnxEmbedder, OptionalDependencyError, export_onnx
+from gtekit.export import ExportSettings, ExportVerificationError, OnnxEmbedder, OptionalDependencyError, export_onnx
 from gtekit.export.runtime import MANIFEST, POOLED_OUTPUT, SENTENCE_OUTPUT
 from gtekit.model.model_files import ModelNotFoundError, read_settings
 from tests.helpers import make_tiny_embedder
@@ -42,7 +42,7 @@ def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def mean_export(tiny_model_dir, tmp_path_factory):
     """The session's tiny mean-pooling model (no prefixes), exported with int8."""
     folder = tmp_path_factory.mktemp("export") / "mean"
-    result = export_onnx(tiny_model_dir, folder, int8=True)
+    result = export_onnx(tiny_model_dir, ExportSettings(folder, int8=True))
     return Embedder.load(tiny_model_dir), folder, result
 
 
@@ -51,7 +51,7 @@ def cls_prefixed_export(tmp_path_factory):
     """CLS pooling, query/document prefixes, no normalisation in the model's settings."""
     model = make_tiny_embedder(pooling="cls", normalize=False, max_seq_length=48, **PREFIXES)
     folder = tmp_path_factory.mktemp("export") / "cls"
-    export_onnx(model, folder)
+    export_onnx(model, ExportSettings(folder))
     return model, folder
 
 
@@ -84,7 +84,7 @@ def test_last_token_pooling_with_delimiters_equals_pytorch(tmp_path):
     model = make_tiny_embedder(pooling="last", delimiters=True, **PREFIXES)
     model.train()
     attention = model.encoder.config._attn_implementation
-    export_onnx(model, tmp_path / "last")
+    export_onnx(model, ExportSettings(tmp_path / "last"))
     assert model.training and model.encoder.config._attn_implementation == attention  # left as it was
     exported = OnnxEmbedder.load(tmp_path / "last")
     for kind in (None, "query", "document"):
@@ -168,7 +168,7 @@ def test_folder_is_self_describing(mean_export, cls_prefixed_export):
 
 
 def test_optimized_graph_is_fused_and_agrees(tiny_model_dir, tmp_path):
-    result = export_onnx(tiny_model_dir, tmp_path / "optimized", optimize=True, int8=True)
+    result = export_onnx(tiny_model_dir, ExportSettings(tmp_path / "optimized", optimize=True, int8=True))
     ops = {node.op_type for node in onnx.load(str(tmp_path / "optimized" / "model.onnx")).graph.node}
     assert {"Attention", "SkipLayerNormalization"} <= ops
     assert result.manifest["optimized"] and result.manifest["fused_operators"]["Attention"] == 2
@@ -182,7 +182,7 @@ def test_optimized_graph_is_fused_and_agrees(tiny_model_dir, tmp_path):
 # ----------------------------------------------------------------- errors
 def test_missing_model_is_a_clear_error(tmp_path):
     with pytest.raises(ModelNotFoundError, match="does not exist"):
-        export_onnx(tmp_path / "no-such-model", tmp_path / "out")
+        export_onnx(tmp_path / "no-such-model", ExportSettings(tmp_path / "out"))
     assert not (tmp_path / "out").exists()
 
 
@@ -191,20 +191,20 @@ def test_existing_non_empty_folder_needs_overwrite(tiny_model_dir, tmp_path):
     target.mkdir()
     (target / "notes.txt").write_text("keep me")
     with pytest.raises(ValueError, match=r"not empty.*--overwrite"):
-        export_onnx(tiny_model_dir, target)
+        export_onnx(tiny_model_dir, ExportSettings(target))
     assert (target / "notes.txt").read_text() == "keep me"
-    export_onnx(tiny_model_dir, target, overwrite=True)
+    export_onnx(tiny_model_dir, ExportSettings(target, overwrite=True))
     assert not (target / "notes.txt").exists() and (target / "model.onnx").is_file()
     (tmp_path / "empty").mkdir()
-    export_onnx(tiny_model_dir, tmp_path / "empty")  # an empty folder is fine
+    export_onnx(tiny_model_dir, ExportSettings(tmp_path / "empty"))  # an empty folder is fine
     (tmp_path / "file").write_text("")
     with pytest.raises(ValueError, match="not a folder"):
-        export_onnx(tiny_model_dir, tmp_path / "file")
+        export_onnx(tiny_model_dir, ExportSettings(tmp_path / "file"))
 
 
 def test_unsupported_opset_lists_the_valid_ones(tiny_model_dir, tmp_path):
     with pytest.raises(ValueError, match=r"valid: 14\.\.20"):
-        export_onnx(tiny_model_dir, tmp_path / "out", opset=13)
+        export_onnx(tiny_model_dir, ExportSettings(tmp_path / "out", opset=13))
 
 
 def test_disagreeing_graph_fails_and_writes_nothing(tiny_model_dir, tmp_path, monkeypatch):
@@ -213,7 +213,7 @@ def test_disagreeing_graph_fails_and_writes_nothing(tiny_model_dir, tmp_path, mo
 
     monkeypatch.setattr(OnnxEmbedder, "encode", wrong)
     with pytest.raises(ExportVerificationError, match="minimum cosine"):
-        export_onnx(tiny_model_dir, tmp_path / "out")
+        export_onnx(tiny_model_dir, ExportSettings(tmp_path / "out"))
     assert not (tmp_path / "out").exists() and list(tmp_path.iterdir()) == []
 
 
@@ -223,7 +223,7 @@ def test_missing_onnxruntime_names_the_extra(mean_export, tiny_model_dir, tmp_pa
     with pytest.raises(OptionalDependencyError, match=r"pip install 'gtekit\[onnx\]'"):
         OnnxEmbedder.load(folder)
     with pytest.raises(ImportError, match=r"gtekit\[onnx\]"):
-        export_onnx(tiny_model_dir, tmp_path / "out")
+        export_onnx(tiny_model_dir, ExportSettings(tmp_path / "out"))
 
 
 def test_loading_errors(mean_export, cls_prefixed_export, tmp_path):

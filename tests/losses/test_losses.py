@@ -1,5 +1,5 @@
 """Each loss against a naive loop written from its paper (value and autograd gradient), and `gte` and
-`infonce` against sentence-transformers."""
+`infonce` against sentence-transformers; every loss called the one way, with a fixed or a trainable τ."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 import torch
 from sentence_transformers.sentence_transformer import losses as st_losses
 
-from gtekit.losses import LogitScale, get_loss, gte, infonce, row_blocks, symmetric
+from gtekit.losses import LOSSES, LogitScale, get_loss, gte, infonce, row_blocks, symmetric, temperature_for
 
 # The naive loops below build the loss one scalar at a time with torch.exp / torch.log, so autograd
 # gives the paper's gradient with respect to every embedding they read.
@@ -54,6 +54,14 @@ def naive_symmetric(q, d, log_scale):
     return (rows + cols) / 2
 
 
+def logit_scale(log_scale: float, dtype=torch.float32) -> LogitScale:
+    """A trainable τ whose log-scale is ``log_scale``."""
+    scale = LogitScale().to(dtype)
+    with torch.no_grad():
+        scale.value.fill_(log_scale)
+    return scale
+
+
 @pytest.fixture(params=[0, 3], ids=["no-negatives", "3-negatives"])
 def batch(request):
     generator = torch.Generator().manual_seed(7 + request.param)
@@ -80,7 +88,7 @@ def test_gte_matches_naive_loop(batch, tau):
 @pytest.mark.parametrize("log_scale", [0.0, math.log(20.0), 6.0])
 def test_symmetric_matches_naive_loop(batch, log_scale):
     q, d, _ = batch
-    assert symmetric(q, d, torch.tensor(log_scale)).item() == pytest.approx(
+    assert symmetric(q, d, None, logit_scale(log_scale)).item() == pytest.approx(
         naive_symmetric(q, d, log_scale).item(), rel=1e-5)
 
 
@@ -138,10 +146,10 @@ def test_symmetric_gradients_match_naive_autograd(batch, log_scale):
     """Also the gradient with respect to the trainable log-scale (0 once exp(τ) is clamped at 100, τ = 6)."""
     q, d, _ = batch
     leaves = leaves_of(q, d, None)
-    ours_scale = torch.tensor(log_scale, dtype=torch.float64, requires_grad=True)
+    ours_scale = logit_scale(log_scale, torch.float64)
     naive_scale = torch.tensor(log_scale, dtype=torch.float64, requires_grad=True)
-    ours, naive = symmetric(*leaves, ours_scale), naive_symmetric(*leaves, naive_scale)
-    (ours_scale_grad,) = torch.autograd.grad(ours, ours_scale, retain_graph=True)
+    ours, naive = symmetric(*leaves, None, ours_scale), naive_symmetric(*leaves, naive_scale)
+    (ours_scale_grad,) = torch.autograd.grad(ours, ours_scale.value, retain_graph=True)
     (naive_scale_grad,) = torch.autograd.grad(naive, naive_scale, retain_graph=True)
     torch.testing.assert_close(ours_scale_grad, naive_scale_grad, rtol=1e-9, atol=1e-12)
     assert_same_gradients(ours, naive, leaves)
@@ -150,13 +158,13 @@ def test_symmetric_gradients_match_naive_autograd(batch, log_scale):
 def test_symmetric_logit_scale_is_trainable_and_clamped():
     scale = LogitScale(initial_temperature=0.05)
     q, d = torch.randn(4, 8), torch.randn(4, 8)
-    symmetric(q, d, scale.value).backward()
+    symmetric(q, d, None, scale).backward()
     assert scale.value.grad is not None and scale.value.grad.abs() > 0
     assert scale.temperature() == pytest.approx(0.05)
     with torch.no_grad():
         scale.value.fill_(10.0)  # exp(10) > 100: clamped, so no gradient flows to the scale
     scale.value.grad = None
-    symmetric(q, d, scale.value).backward()
+    symmetric(q, d, temperature=scale).backward()
     assert scale.value.grad.abs() == 0
     assert scale.temperature() == pytest.approx(0.01)
 
@@ -168,6 +176,30 @@ def test_bad_shapes_and_names_are_clear_errors():
         infonce(torch.randn(3, 4), torch.randn(3, 4), torch.randn(3, 4))
     with pytest.raises(ValueError, match="valid: gte, infonce, symmetric"):
         get_loss("triplet")
+    with pytest.raises(ValueError, match="valid: gte, infonce, symmetric"):
+        temperature_for("triplet", 0.05)
+    with pytest.raises(ValueError, match=r"symmetric loss takes no hard negatives .*negatives_per_query=0"):
+        symmetric(torch.randn(3, 4), torch.randn(3, 4), torch.randn(3, 2, 4))
+
+
+def test_symmetric_learns_its_temperature_and_the_others_keep_theirs():
+    scale = temperature_for("symmetric", 0.05)
+    assert isinstance(scale, LogitScale) and scale.temperature() == pytest.approx(0.05)
+    assert temperature_for("gte", 0.01) == 0.01 and temperature_for("infonce", 0.05) == 0.05
+
+
+@pytest.mark.parametrize("name", sorted(LOSSES))
+def test_every_loss_takes_a_fixed_or_a_trainable_temperature_the_same_way(batch, name):
+    """loss(q, d, negatives, temperature=τ, rows=...): a LogitScale at 1/τ gives the loss of the float τ, and
+    its log-scale gets a gradient."""
+    q, d, negatives = batch
+    negatives = None if name == "symmetric" else negatives
+    scale = logit_scale(math.log(1 / 0.05), torch.float64)
+    fixed = get_loss(name)(q, d, negatives, temperature=0.05, rows=slice(1, 4))
+    trained = get_loss(name)(q, d, negatives, temperature=scale, rows=slice(1, 4))
+    torch.testing.assert_close(trained, fixed, rtol=1e-6, atol=0)
+    trained.backward()
+    assert scale.value.grad is not None and scale.value.grad.abs() > 0
 
 
 @pytest.mark.parametrize("block_size", [1, 4, 6])
@@ -178,8 +210,6 @@ def test_row_blocks_sum_to_the_whole_loss_and_its_gradient(batch, name, block_si
         negatives = None
 
     def loss(q_, d_, n_, rows=None):
-        if name == "symmetric":
-            return symmetric(q_, d_, math.log(20.0), rows=rows)
         return get_loss(name)(q_, d_, n_, temperature=0.05, rows=rows)
 
     leaves = [t.clone().requires_grad_() for t in (q, d) + ((negatives,) if negatives is not None else ())]

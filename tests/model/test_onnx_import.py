@@ -9,13 +9,7 @@ import pytest
 from transformers import BertConfig, BertModel
 
 from gtekit import Embedder
-from gtekit.model.onnx_import import (
-    bert_from_onnx,
-    convert_onnx,
-    paraphrase_minilm_l3_v2,
-    paraphrase_minilm_l3_v2_onnx,
-    read_onnx_bert,
-)
+from gtekit.model.onnx_import import convert_onnx, paraphrase_minilm_l3_v2_onnx, read_onnx_bert
 
 ONNX_PREFIX = "model.0.auto_model."  # how this export names the tensors it kept under their PyTorch names
 POOLED_OUTPUT = "461"  # the graph's mean-pooled embedding (not normalised)
@@ -132,7 +126,7 @@ def test_missing_onnx_package_names_the_install_command(monkeypatch, tmp_path):
 def test_converted_model_matches_onnxruntime(onnx_file):
     import onnxruntime
 
-    model = paraphrase_minilm_l3_v2()
+    model = Embedder.from_onnx(paraphrase_minilm_l3_v2_onnx())
     assert model.settings.pooling == "mean" and model.settings.max_seq_length == 128
     ours = model.encode(SENTENCES, batch_size=8)  # batched and padded, L2-normalised
     session = onnxruntime.InferenceSession(str(onnx_file), providers=["CPUExecutionProvider"])
@@ -156,5 +150,5 @@ def test_convert_onnx_writes_a_folder_that_loads_back(onnx_file, tmp_path):
     assert (folder / "model.safetensors").is_file() and (folder / "tokenizer.json").is_file()
     loaded = Embedder.load(folder)
     assert loaded.settings.max_seq_length == 128 and loaded.settings.normalize
-    direct = bert_from_onnx(onnx_file)
+    direct = Embedder.from_onnx(onnx_file)
     np.testing.assert_allclose(loaded.encode(SENTENCES[:5]), direct.encode(SENTENCES[:5]), atol=1e-6)

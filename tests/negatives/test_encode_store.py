@@ -1,12 +1,13 @@
-"""Embedding stores: chunked, normalised, resumable after a kill, atomic, invalidated when inputs change."""
+"""Mining's embedding stores: chunked, normalised, resumable after a kill, atomic, invalidated when inputs change."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
+from gtekit.io.embedding_store import EncodedShards, ShardsFormatError
 from gtekit.negatives import encode_store as store_module
-from gtekit.negatives.encode_store import EmbeddingStore, encode_store
+from gtekit.negatives.encode_store import encode_store, store_fingerprint
 
 from .conftest import TableEmbedder
 
@@ -20,11 +21,13 @@ def table():
 def test_chunks_hold_normalised_rows_in_order(table, tmp_path):
     texts = list(table)
     store, encoded = encode_store(TableEmbedder(table), texts, tmp_path / "s", kind="document", chunk_size=4)
-    assert (encoded, store.count, store.dimension, len(store.chunks)) == (3, 10, 8, 3)
+    assert (encoded, len(store), store.dimension, len(store.shards)) == (3, 10, 8, 3)
     expected = np.stack([table[t] / np.linalg.norm(table[t]) for t in texts])
-    np.testing.assert_allclose(np.concatenate([chunk for _, chunk in store.iter_chunks()]), expected, rtol=1e-6)
+    np.testing.assert_allclose(np.concatenate([chunk for _, chunk in store.iter_embeddings()]), expected, rtol=1e-6)
     np.testing.assert_allclose(store.rows(np.array([[9, 0], [4, 4]])), expected[[[9, 0], [4, 4]]], rtol=1e-6)
-    assert EmbeddingStore.open(tmp_path / "s") == store
+    assert EncodedShards.open(tmp_path / "s") == store
+    assert store.texts() == texts and store.ids() == [str(i) for i in range(10)] and store.kind == "document"
+    assert store.normalized and store.shard_bounds() == [(0, 4), (4, 8), (8, 10)]
     with pytest.raises(IndexError, match=r"\[0, 10\)"):
         store.rows(np.array([10]))
 
@@ -41,13 +44,19 @@ def test_a_killed_run_resumes_with_the_missing_chunks_only(table, tmp_path, monk
     monkeypatch.setattr(model, "encode", killed_after_one_chunk)
     with pytest.raises(KeyboardInterrupt):
         encode_store(model, list(table), tmp_path / "s", kind="query", chunk_size=4)
-    assert len(list((tmp_path / "s").glob("chunk-*.npy"))) == 1
-    assert not (tmp_path / "s/manifest.json").exists()
+    assert len(list((tmp_path / "s").glob("part-*.npy"))) == 1
+    with pytest.raises(ShardsFormatError, match="incomplete"):  # not a finished store
+        EncodedShards.open(tmp_path / "s")
+    assert len(EncodedShards.open(tmp_path / "s", allow_partial=True)) == 4  # the whole chunk written before
 
     fresh = TableEmbedder(table)
-    _, encoded = encode_store(fresh, list(table), tmp_path / "s", kind="query", chunk_size=4)
+    resumed, encoded = encode_store(fresh, list(table), tmp_path / "s", kind="query", chunk_size=4)
     assert encoded == 2 and fresh.calls == [("query", 4), ("query", 2)]
-    assert encode_store(fresh, list(table), tmp_path / "s", kind="query", chunk_size=4)[1] == 0  # all on disk
+    again, encoded = encode_store(fresh, list(table), tmp_path / "s", kind="query", chunk_size=4)
+    assert encoded == 0 and store_fingerprint(again) == store_fingerprint(resumed)  # all on disk
+    whole, _ = encode_store(TableEmbedder(table), list(table), tmp_path / "whole", kind="query", chunk_size=4)
+    for (_, killed_rows), (_, whole_rows) in zip(resumed.iter_embeddings(), whole.iter_embeddings(), strict=True):
+        np.testing.assert_array_equal(killed_rows, whole_rows)
 
 
 def test_a_crash_while_writing_leaves_no_partial_chunk(table, tmp_path, monkeypatch):
@@ -68,7 +77,8 @@ def test_changed_texts_model_or_kind_reencode_only_what_changed(table, tmp_path)
     model = TableEmbedder(changed)
     store, encoded = encode_store(model, [*texts[:9], "new text"], tmp_path / "s", kind="query", chunk_size=4)
     assert encoded == 1 and model.calls == [("query", 2)]  # only the last chunk's texts changed
-    assert len(list((tmp_path / "s").glob("chunk-*.npy"))) == 3  # the stale chunk is gone
+    assert len(list((tmp_path / "s").glob("part-*.npy"))) == 3  # the stale chunk is gone
+    assert len(list((tmp_path / "s").glob("part-*.parquet"))) == 3
     np.testing.assert_allclose(store.rows(np.array([9])), [np.ones(8) / np.sqrt(8)], rtol=1e-6)
     assert encode_store(TableEmbedder(changed, name="other"), [*texts[:9], "new text"], tmp_path / "s",
                         kind="query", chunk_size=4)[1] == 3

@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gtekit.negatives.candidate_search import EXACT_MAX_DOCS, IndexKind, SearchSettings, search
-from gtekit.negatives.encode_store import encode_store
+from gtekit.negatives.candidate_search import EXACT_MAX_DOCS, MINING_KINDS, IndexKind, SearchSettings, search
+from gtekit.negatives.encode_store import encode_store, store_fingerprint
 from gtekit.negatives.run_file import read_run, run_metadata, write_run
 
 from .conftest import TableEmbedder, unit
@@ -41,6 +41,32 @@ def test_exact_search_equals_the_full_score_matrix(tmp_path):
     np.testing.assert_allclose(scores, np.take_along_axis(full, expected, 1), atol=1e-5)
 
 
+def test_exact_search_is_a_faiss_heap_over_the_corpus_shards_ties_included(tmp_path):
+    """Per query shard: faiss.knn of each corpus shard merged by a ResultHeap, in shard order, bit for bit."""
+    import faiss
+
+    rng = np.random.default_rng(1)
+    docs = unit(rng.normal(size=(90, 8)))
+    docs[[5, 40, 77]] = docs[20]  # exact ties, in three corpus shards
+    queries = np.concatenate([docs[[20, 20]], unit(rng.normal(size=(30, 8)))])
+    table = {f"q{i}": v for i, v in enumerate(queries)} | {f"d{i}": v for i, v in enumerate(docs)}
+    q, _ = encode_store(TableEmbedder(table), [f"q{i}" for i in range(32)], tmp_path / "q", kind="query", chunk_size=16)
+    d, _ = encode_store(TableEmbedder(table), [f"d{i}" for i in range(90)], tmp_path / "d", kind="document",
+                        chunk_size=32)
+    for (start, scores, ids), (first, embeddings) in zip(search(q, d, SearchSettings(k=6, index="flat")),
+                                                         q.iter_embeddings(), strict=True):
+        heap = faiss.ResultHeap(len(embeddings), 6, keep_max=True)
+        for offset, block in d.iter_embeddings():
+            block_scores, block_ids = faiss.knn(embeddings, block, 6, metric=faiss.METRIC_INNER_PRODUCT)
+            heap.add_result(block_scores, np.where(block_ids >= 0, block_ids + offset, -1))
+        heap.finalize()
+        assert start == first
+        np.testing.assert_array_equal(ids, heap.I)
+        np.testing.assert_array_equal(scores, heap.D)
+    first_ids = next(search(q, d, SearchSettings(k=6, index="flat")))[2]
+    assert set(first_ids[0, :4].tolist()) == {5, 20, 40, 77}
+
+
 def test_fewer_documents_than_k_pad_with_minus_one(tmp_path):
     q, d, _, _ = stores(tmp_path, 5, 7, chunk_size=4)
     _, scores, ids = collect(search(q, d, SearchSettings(k=10, index="flat")))
@@ -67,14 +93,18 @@ def test_auto_is_exact_for_small_corpora():
                                                         "candidate_factor": 2}
     with pytest.raises(ValueError, match="unknown index 'annoy'; valid: auto, flat, ivf, hnsw"):
         SearchSettings(index="annoy")
+    with pytest.raises(ValueError, match=r"unknown index 'ivfpq'; valid: auto, flat, ivf, hnsw$"):
+        SearchSettings(index="ivfpq")  # a kind of index folders, not of mining
+    assert SearchSettings(index=IndexKind.IVF).index is IndexKind.IVF and [kind.value for kind in MINING_KINDS] == [
+        "auto", "flat", "ivf", "hnsw"]
 
 
 def test_run_file_round_trip(tmp_path):
     q, d, _, _ = stores(tmp_path, 70, 40)
     written = list(search(q, d, SearchSettings(k=50, index="flat")))  # k > corpus: padded rows
-    chunks = [q.bounds(c) for c in range(len(q.chunks))]
-    write_run(tmp_path / "run.parquet", written, {"k": 50, "queries": q.fingerprint}, chunks)
-    assert run_metadata(tmp_path / "run.parquet") == {"k": 50, "queries": q.fingerprint,
+    chunks = q.shard_bounds()
+    write_run(tmp_path / "run.parquet", written, {"k": 50, "queries": store_fingerprint(q)}, chunks)
+    assert run_metadata(tmp_path / "run.parquet") == {"k": 50, "queries": store_fingerprint(q),
                                                       "chunks": [[0, 32], [32, 64], [64, 70]]}
     for (start, scores, ids), (start2, scores2, ids2) in zip(written, read_run(tmp_path / "run.parquet"), strict=True):
         assert start == start2

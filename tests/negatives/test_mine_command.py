@@ -50,6 +50,8 @@ def test_mines_with_a_tiny_model_and_reruns_selection_only(tiny_model_dir, tmp_p
     (["--relative-margin", "0.95"], "relative_margin=0.05"),
     (["--top-k", "5", "--num-negatives", "6"], "k=5 candidates cannot give 6 negatives"),
     (["--index", "annoy"], "invalid choice: 'annoy'"),
+    (["--samples", "-1"], "samples must be >= 0, got -1"),
+    (["--device", "gpu"], "device: unknown value 'gpu'; valid: auto, cpu, cuda, cuda:N"),
 ])
 def test_bad_options_are_messages(extra, message, tiny_model_dir, tmp_path, capsys):
     pairs = write_pairs(tmp_path / "pairs.jsonl", [("q", "p")])

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from gtekit.config import ConfigError
-from gtekit.pipeline.recipe import pipeline_from_dict
+from gtekit.pipeline.pipeline_file import pipeline_from_dict
 
 from .conftest import write_recipe
 

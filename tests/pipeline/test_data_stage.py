@@ -11,7 +11,7 @@ import yaml
 
 from gtekit.config import ConfigError
 from gtekit.pipeline import Status, load_pipeline, plan_run, run_pipeline
-from gtekit.pipeline.recipe import pipeline_from_dict
+from gtekit.pipeline.pipeline_file import pipeline_from_dict
 
 from .conftest import train_stage, write_recipe
 
@@ -78,3 +78,5 @@ def test_data_stage_errors(tmp_path):
         stages(data, train_stage("pretrain", {"from": "data"}, ["x.jsonl"]))
     with pytest.raises(ConfigError, match="unknown key 'sources'"):
         stages(data | {"sources": ["x"]})
+    with pytest.raises(ConfigError, match="stage 'data': rows_per_shard must be at least 1, got 0"):
+        stages(data | {"rows_per_shard": 0})

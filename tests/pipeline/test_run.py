@@ -56,7 +56,7 @@ def finished(tmp_path_factory, tiny_model_dir):
         raise KeyboardInterrupt("stopped while mining")
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr("gtekit.negatives.mine.mine_hard_negatives", interrupted)
+        patch.setattr("gtekit.negatives.mining_stage.mine_hard_negatives", interrupted)
         with pytest.raises(KeyboardInterrupt):
             run_pipeline(load_pipeline(recipe_file))
     first = FirstRun(markers(folder / "run"), statuses(recipe_file),
@@ -121,8 +121,8 @@ def test_an_interrupted_train_stage_resumes_from_its_checkpoint(recipe_file, mon
 
     original = Trainer.train
 
-    def one_step_then_stop(self, resume=False, stop_after=None):
-        original(self, resume=resume, stop_after=1)  # saves a checkpoint at step 1 (save_every: 1)
+    def one_step_then_stop(self, resume=False, stop_after=None, overwrite=False):
+        original(self, resume=resume, stop_after=1, overwrite=overwrite)  # saves a checkpoint at step 1 (save_every: 1)
         raise KeyboardInterrupt("stopped after step 1")
 
     monkeypatch.setattr(Trainer, "train", one_step_then_stop)

@@ -8,8 +8,17 @@ import json
 import numpy as np
 import pytest
 
-from gtekit.encode.embedding_shards import EncodedShards, ShardsFormatError, ShardsHeader, ShardWriter
-from gtekit.search import ArrayShards, IndexFormatError, IndexSettings, SearchIndex, build_index
+from gtekit.encode.shard_writer import ShardWriter
+from gtekit.io.embedding_store import EncodedShards, ShardsFormatError, ShardsHeader
+from gtekit.search import (
+    ArrayShards,
+    IndexBuildSettings,
+    IndexFormatError,
+    IndexSettings,
+    SearchIndex,
+    build_index,
+    build_index_folder,
+)
 from gtekit.search.settings import FLAT_MAX_ROWS, EmbeddingPrecision, IndexKind, RescoreStore, auto_kind
 
 from .conftest import brute_force, clustered
@@ -69,6 +78,19 @@ def test_unnormalised_shards_are_normalised(tmp_path):
     expected_scores, expected_rows = brute_force(queries, docs, 5)
     np.testing.assert_array_equal(rows, expected_rows)
     np.testing.assert_allclose(scores, expected_scores, atol=1e-5)
+
+
+def test_a_shards_folder_builds_an_index_folder_that_names_its_source(tmp_path):
+    docs, _ = clustered(100, 1, 8)
+    write_shards(tmp_path / "partial", docs, close=False)
+    settings = IndexBuildSettings(str(tmp_path / "partial"), str(tmp_path / "index"), IndexSettings(kind="flat"),
+                                  allow_partial=True, store_texts=False, progress=False)
+    manifest = build_index_folder(settings)
+    assert manifest.count == 80 and not manifest.texts and manifest.settings.kind is IndexKind.FLAT
+    assert manifest.source == {"path": str(tmp_path / "partial"), "kind": "document", "normalized": True,
+                               "complete": False}
+    with pytest.raises(ShardsFormatError, match="incomplete"):
+        build_index_folder(IndexBuildSettings(str(tmp_path / "partial"), str(tmp_path / "other")))
 
 
 def test_missing_incomplete_and_foreign_inputs_are_clear_errors(tmp_path):

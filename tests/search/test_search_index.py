@@ -8,7 +8,7 @@ import pytest
 from sentence_transformers import quantize_embeddings
 
 from gtekit.search import ArrayShards, Hit, IndexSettings, SearchIndex, build_index
-from gtekit.search.topk import exact_top_k, recall_at_k
+from gtekit.search.topk import recall_at_k
 
 from .conftest import brute_force, clustered
 
@@ -36,17 +36,6 @@ def test_flat_equals_numpy_brute_force_ids_and_scores(tmp_path):
     assert hits[3][0] == Hit(str(expected_ids[3, 0]), pytest.approx(expected_scores[3, 0], abs=1e-5),
                              f"text {expected_ids[3, 0]}")
     assert len(index) == 2000 and index.dimension == 32 and index.model == "vectors" and not index.can_rescore
-
-
-def test_exact_top_k_in_blocks_equals_numpy(monkeypatch):
-    from gtekit.search import topk
-
-    docs, queries = clustered(1000, 20, 16)
-    monkeypatch.setattr(topk, "EXACT_BLOCK_ROWS", 300)
-    scores, ids = exact_top_k(queries, docs, 7)
-    expected_scores, expected_ids = brute_force(queries, docs, 7)
-    np.testing.assert_array_equal(ids, expected_ids)
-    np.testing.assert_allclose(scores, expected_scores, atol=1e-5)
 
 
 @pytest.mark.parametrize(("settings", "bound"), [

@@ -11,12 +11,24 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from safetensors.torch import save_file
 
 from gtekit.config import load_recipe
+from gtekit.training.step import train_step
 from gtekit.training.trainer import Trainer, build_model
+
+
+class Held:
+    """Stands in for the optimizer and the scheduler: the step leaves its gradients and applies nothing."""
+
+    def step(self) -> None:
+        pass
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        pass
 
 
 def run(spec: dict) -> dict:
@@ -36,9 +48,10 @@ def run(spec: dict) -> dict:
 
     trainer.batches.next = recording_next
     result: dict = {"rank": rank, "world_size": trainer.group.world_size}
-    if spec.get("first_gradients"):  # one backward without a step, then start over from the same state
-        loss = trainer.backward(trainer.batches.next())
-        result["first_loss"] = float(trainer.group.sum(loss))
+    if spec.get("first_gradients"):  # one step's gradients, neither clipped nor applied; then start over
+        held = replace(trainer.step_parts, optimizer=Held(), scheduler=Held(),
+                       settings=replace(recipe.train, max_grad_norm=0.0))
+        result["first_loss"], _ = train_step(held, trainer.batches.next())
         grads = {name: p.grad.detach().clone() for name, p in trainer.parts.named_parameters() if p.grad is not None}
         save_file(grads, str(out / f"grads-rank{rank}.safetensors"))
         trainer.optimizer.zero_grad(set_to_none=True)

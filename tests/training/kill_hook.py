@@ -15,16 +15,24 @@ from __future__ import annotations
 import os
 import signal
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from gtekit.cli.main import main
 from gtekit.model.embedder import Embedder
 from gtekit.training import checkpoint
-from gtekit.training.trainer import Trainer
+from gtekit.training import trainer as trainer_module
 
 
 def die() -> None:
     os.kill(os.getpid(), signal.SIGKILL)
+
+
+class DieOnStep:
+    """Stands in for the optimizer of one step: applying it kills the process."""
+
+    def step(self) -> None:
+        die()
 
 
 def arm(point: str) -> None:
@@ -32,15 +40,14 @@ def arm(point: str) -> None:
     if kind == "none":
         return
     if kind == "step":
-        step, backward = int(args[0]), Trainer.backward
+        step, run_step = int(args[0]), trainer_module.train_step
 
-        def backward_then_die(self, batch):
-            loss = backward(self, batch)
-            if self.step + 1 == step:
-                die()
-            return loss
+        def step_then_die(parts, batch):
+            if batch.step + 1 == step:  # let the step compute everything, then die as AdamW would apply it
+                parts = replace(parts, optimizer=DieOnStep())
+            return run_step(parts, batch)
 
-        Trainer.backward = backward_then_die
+        trainer_module.train_step = step_then_die
     elif kind == "checkpoint":
         step, count = int(args[0]), int(args[1])
         folder_prefix = f"{checkpoint.TMP_PREFIX}{step:07d}-"

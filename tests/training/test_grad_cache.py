@@ -5,9 +5,9 @@ stream, one forward at a time; a mask depends on the shape of the forward and on
 stands. Plain training embeds each column in one forward, the gradient cache chunk by chunk, so with
 dropout on the two draw different masks and cannot agree. The tests therefore compare:
 
-1. dropout off (``model.eval()``): the cached step against plain training exactly as ``Trainer.loss_on``
-   does it (one forward per column, one ``loss.backward()``), for chunk sizes 1, 3 and larger than the
-   batch. This checks chunking, padding per chunk, re-ordering and the cached backward.
+1. dropout off (``model.eval()``): the cached step against plain training exactly as ``step.train_step``
+   does it without the cache (one forward per column, one ``loss.backward()``), for chunk sizes 1, 3 and
+   larger than the batch. This checks chunking, padding per chunk, re-ordering and the cached backward.
 2. dropout on: the cached step against a *chunked reference*, which embeds the very same chunks in the
    same order with gradients, puts the rows back in order by itself (gather, where the engine scatters),
    and calls one ``loss.backward()``. Starting from the same seed, the reference draws the masks that
@@ -75,7 +75,7 @@ def columns_of(case: str, pairs=PAIRS) -> list[tuple[list[str], str]]:
 def loss_of(case: str, parts: nn.ModuleDict):
     """The loss as a function of the columns, each (N, H)."""
     if case == "symmetric":
-        return lambda c: symmetric(c[0], c[1], parts["logit_scale"].value)
+        return lambda c: symmetric(c[0], c[1], None, parts["logit_scale"])
     loss = gte if case.startswith("gte") else infonce
     if case.endswith("negatives"):
         return lambda c: loss(c[0], c[1], c[2].view(c[0].size(0), K, -1))  # (B, K, H)
@@ -88,7 +88,7 @@ def chunks_of(model: Embedder, case: str, chunk_size: int, pairs=PAIRS) -> list[
 
 
 def plain_step(parts: nn.ModuleDict, case: str, pairs=PAIRS) -> torch.Tensor:
-    """Trainer.loss_on's path: one forward per column, one backward."""
+    """The step's path without the cache: one forward per column, one backward."""
     model = parts["embedder"]
     columns = [model(model.tokenize(texts, kind)) for texts, kind in columns_of(case, pairs)]  # each (N, H)
     loss = loss_of(case, parts)(columns)

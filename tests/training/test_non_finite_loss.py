@@ -42,13 +42,13 @@ def test_a_zero_temperature_stops_at_the_first_step_and_saves_nothing(tiny_recip
 
 def test_a_loss_that_turns_nan_later_keeps_the_last_good_checkpoint(tiny_recipe, tmp_path, monkeypatch):
     trainer = Trainer(tiny_recipe(tmp_path / "run"))
-    real_loss = trainer.loss_fn
+    real_loss = trainer.step_parts.loss
 
     def nan_from_step_3(*args, **kwargs):
         loss = real_loss(*args, **kwargs)
         return loss * float("nan") if trainer.step == 2 else loss
 
-    trainer.loss_fn = nan_from_step_3
+    trainer.step_parts.loss = nan_from_step_3
     with pytest.raises(NonFiniteLossError, match=r"step 3 \(source '(alpha|beta)'\)"):
         trainer.train()
     assert [p.name for p in list_checkpoints(tmp_path / "run" / "checkpoints")] == ["step-0000002"]
@@ -59,12 +59,12 @@ def test_a_loss_that_turns_nan_later_keeps_the_last_good_checkpoint(tiny_recipe,
 
 def test_a_finite_loss_with_nan_gradients_is_stopped_too(tiny_recipe, tmp_path):
     trainer = Trainer(tiny_recipe(tmp_path / "run", "train.max_grad_norm=0"))
-    real_loss = trainer.loss_fn
+    real_loss = trainer.step_parts.loss
 
     def nan_gradient(q, *args, **kwargs):  # d sqrt(x)/dx at x = 0 is inf; times 0 it is nan
         return real_loss(q, *args, **kwargs) + torch.sqrt((q * 0).sum())
 
-    trainer.loss_fn = nan_gradient
+    trainer.step_parts.loss = nan_gradient
     before = weights(trainer)
     with pytest.raises(NonFiniteLossError, match=r"step 1 .*gradient norm is (nan|inf)"):
         trainer.train()

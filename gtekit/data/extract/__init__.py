@@ -9,5 +9,6 @@ The pair kinds of GTE Table 2, each ``mine_<kind>(paths, **options) -> (list[Min
 ``entities.mine_entities`` (entity, description), ``news.mine_news`` (title or summary, content) and
 ``bitext.mine_bitext`` (sentence, paraphrase). Shared: ``base`` (the pair, the report, the held-out
 split by doc_id), ``files`` (input files, folders and zips), ``records`` (JSON/JSONL/CSV records and
-field paths), ``outline``/``html_outline`` (headings and text of Markdown, reST and HTML).
+field paths), ``document_outline`` (headings and blocks of text, sections), ``markup_outline``/``html_outline``
+(the outline of Markdown, reST and HTML).
 """

@@ -6,7 +6,7 @@ are left out, block elements (``<p>``, ``<li>``, ``<div>``, table rows, ...) end
 whitespace is collapsed except inside ``<pre>``, and entities are decoded. When the page has a
 ``<main>`` element (else an ``<article>``), only what is inside the first one is kept, which drops
 menus and page furniture. No lxml, no BeautifulSoup: nothing outside the standard library and
-``outline`` (the shared types).
+``document_outline`` (the shared types).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from html.parser import HTMLParser
 
-from .outline import Block, Outline
+from .document_outline import Block, Outline
 
 _SKIP = {"script", "style", "noscript", "template", "svg", "nav", "aside", "footer", "form", "head", "iframe",
          "select", "button", "object", "canvas"}

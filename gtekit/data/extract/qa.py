@@ -9,7 +9,7 @@ Formats, by file extension:
   ``question``/``q``/``query``/``prompt``/``title``, the answer(s) from ``answer``/``answers``/``a``/
   ``response``/``reply``/``body``, or from the paths given as ``fields={"question": ..., "answer": ...}``;
   a list of answers gives one pair each.
-- ``.md``/``.markdown`` FAQs: a heading that ends with ``?`` and its section's text (see ``outline``).
+- ``.md``/``.markdown`` FAQs: a heading that ends with ``?`` and its section's text (see ``markup_outline``).
 
 doc_id is the file's path and the dialogue or question: ``faq.md#How do I reset it?``; a dialogue
 is named by its first turn and a record by its ``id`` field (``id``/``qid``/``question_id``, or
@@ -19,7 +19,8 @@ turn, empty or non-text turns, records without a question or an answer, headings
 questions, questions without an answer, unreadable files (listed with their path), other files,
 and exact duplicates.
 
-Depends on PyYAML and on ``outline`` (markdown-it-py), ``records``, ``files`` and ``base``.
+Depends on PyYAML and on ``markup_outline`` (markdown-it-py), ``document_outline``, ``records``, ``files`` and
+``base``.
 """
 
 from __future__ import annotations
@@ -31,8 +32,9 @@ from pathlib import Path
 import yaml
 
 from .base import MinedPair, MineReport, dedupe
+from .document_outline import sections
 from .input_files import DEFAULT_SKIP_DIRS, InputFile, iter_input_files, read_text
-from .outline import markdown_outline, sections
+from .markup_outline import markdown_outline
 from .records import RECORD_SUFFIXES, first_present, iter_records, resolve_fields
 
 FIELDS = {"question": ("question", "q", "query", "prompt", "title"),

@@ -1,8 +1,8 @@
 """(title, lead) and (heading, section) pairs mined from Markdown, reStructuredText and HTML documents:
 GTE's "Web Page" (title, body) pairs (Table 2) from a user's own documents.
 
-For each document (``.md .markdown``, ``.rst .rest``, ``.html .htm .xhtml``; see ``outline`` and
-``html_outline`` for how each is read):
+For each document (``.md .markdown``, ``.rst .rest``, ``.html .htm .xhtml``; see ``markup_outline``
+and ``html_outline`` for how each is read):
 
 1. (document title, lead): the title comes from the metadata (front matter ``title:``, ``<title>``,
    the reST document title) or else from the document's only top-level heading; the lead is the
@@ -16,7 +16,8 @@ Skipped and counted: documents without a title (for the title pair), titles with
 headings without text, sections with no text, unreadable files (listed with their path), other
 files, and exact duplicates. doc_id is the file's path relative to its input root.
 
-Depends on ``outline``/``html_outline`` (markdown-it-py, docutils) and ``base``/``files``.
+Depends on ``document_outline``, ``markup_outline``/``html_outline`` (markdown-it-py, docutils) and
+``base``/``files``.
 """
 
 from __future__ import annotations
@@ -25,9 +26,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .base import MinedPair, MineReport, dedupe
+from .document_outline import Outline, lead, sections, split_title
 from .html_outline import html_outline, sniff_charset
 from .input_files import DEFAULT_SKIP_DIRS, InputFile, iter_input_files, read_text
-from .outline import Outline, lead, markdown_outline, rst_outline, sections, split_title
+from .markup_outline import markdown_outline, rst_outline
 
 MARKDOWN_SUFFIXES = (".md", ".markdown")
 RST_SUFFIXES = (".rst", ".rest")

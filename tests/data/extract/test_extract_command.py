@@ -1,4 +1,5 @@
-"""`gtekit data mine`: help for every option, the python kind, files the trainer reads, errors without output."""
+"""`gtekit data extract` (and its older name `gtekit data mine`): help for every option, the python kind, files the
+trainer reads, errors without output."""
 
 from __future__ import annotations
 
@@ -19,19 +20,20 @@ PACKAGE = {
 }
 
 
-def test_help_explains_every_option(capsys):
+@pytest.mark.parametrize("name", ["extract", "mine"])  # mine: the command's older name, still accepted
+def test_help_explains_every_option(name, capsys):
     with pytest.raises(SystemExit) as exit_info:
-        main(["data", "mine", "--help"])
+        main(["data", name, "--help"])
     assert exit_info.value.code == 0
     text = capsys.readouterr().out
     data = build_parser()._subparsers._group_actions[0].choices["data"]
-    mine = data._subparsers._group_actions[0].choices["mine"]
-    for action in mine._actions:
+    extract = data._subparsers._group_actions[0].choices[name]
+    for action in extract._actions:
         assert action.help, f"option {action.option_strings or action.dest} has no help"
         for flag in action.option_strings:
             assert flag in text
     for kind in KINDS:
-        assert f"gtekit data mine {kind} " in text  # an example for every kind
+        assert f"gtekit data extract {kind} " in text  # an example for every kind
 
 
 def test_python_kind_splits_by_top_level_module(tmp_path, write_tree, mine_cli, read_rows):

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from gtekit.data.extract.base import MinedPair
+from gtekit.data.extract.document_outline import Block, sections
 from gtekit.data.extract.html_outline import html_outline
-from gtekit.data.extract.outline import Block, markdown_outline, rst_outline, sections
+from gtekit.data.extract.markup_outline import markdown_outline, rst_outline
 from gtekit.data.extract.sections import mine_sections
 
 README_MD = """\

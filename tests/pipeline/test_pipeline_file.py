@@ -1,4 +1,4 @@
-"""The multi-stage recipe: references between stages, their errors, overrides, paths and the config hash."""
+"""Reading a pipeline file: references between stages, their errors, overrides, paths and the config hash."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 
 from gtekit.config import ConfigError
 from gtekit.pipeline import StageKind, load_pipeline
-from gtekit.pipeline.recipe import pipeline_from_dict
+from gtekit.pipeline.pipeline_file import pipeline_from_dict
 
 from .conftest import tiny_recipe, write_inputs, write_recipe
 
@@ -18,16 +18,17 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
-def recipe(tmp_path):
+def content(tmp_path):
+    """A pipeline file's content, as YAML gives it."""
     return tiny_recipe(Path("tiny-model"), tmp_path / "run")
 
 
-def load(recipe, *overrides, base=None):
-    return pipeline_from_dict(copy.deepcopy(recipe), where="tiny.yaml", base=base, overrides=overrides)
+def load(content, *overrides, base=None):
+    return pipeline_from_dict(copy.deepcopy(content), where="tiny.yaml", base=base, overrides=overrides)
 
 
-def test_references_resolve_to_the_outputs_of_earlier_stages(recipe, tmp_path):
-    pipeline = load(recipe)
+def test_references_resolve_to_the_outputs_of_earlier_stages(content, tmp_path):
+    pipeline = load(content)
     pretrain, mine, finetune, compare = pipeline.stages
     assert [s.kind for s in pipeline.stages] == [StageKind.TRAIN, StageKind.MINE, StageKind.TRAIN, StageKind.EVAL]
     assert pretrain.output_dir == tmp_path / "run" / "pretrain" == pretrain.state_dir
@@ -54,10 +55,10 @@ def test_references_resolve_to_the_outputs_of_earlier_stages(recipe, tmp_path):
     (3, "models", [{"from": "compare"}], r"models\[0\].model refers to itself"),
     (1, "model", {"from": "pretrain", "file": "x"}, "a reference is {from: STAGE} alone"),
 ])
-def test_bad_references_are_clear_errors(recipe, stage, key, value, message):
-    recipe["stages"][stage][key] = value
+def test_bad_references_are_clear_errors(content, stage, key, value, message):
+    content["stages"][stage][key] = value
     with pytest.raises(ConfigError, match=message):
-        load(recipe)
+        load(content)
 
 
 @pytest.mark.parametrize(("change", "message"), [
@@ -73,6 +74,13 @@ def test_bad_references_are_clear_errors(recipe, stage, key, value, message):
                                                      "ivf, hnsw"),
     (lambda r: r["stages"][1].update(device="gpu"), "stage 'mine': device: unknown value 'gpu'; valid: auto, cpu, "
                                                     "cuda, cuda:N"),
+    (lambda r: r["stages"][1].update(index="ivfpq"), "stage 'mine': index: unknown value 'ivfpq'; valid: auto, flat, "
+                                                     "ivf, hnsw$"),
+    (lambda r: r["stages"][1].update(samples=-1), "stage 'mine': samples must be >= 0, got -1"),
+    (lambda r: r["stages"][3].update(markdown="x.md"), "stage 'compare': markdown: an eval stage writes "
+                                                       "output_dir/results.json and output_dir/results.md"),
+    (lambda r: r["stages"][3].update(results_layout="table"), "stage 'compare': results_layout: unknown value "
+                                                              "'table'; valid: labelled_list, object_for_one"),
     (lambda r: r["stages"][3].update(tasks=["NoSuchTask"]), r"stage 'compare': tasks: unknown name\(s\) "
                                                             r"\['NoSuchTask'\]; valid tasks: STSBenchmark"),
     (lambda r: r["stages"][3].update(suite="onlin"), r"stage 'compare': suite: unknown name\(s\) \['onlin'\]; "
@@ -98,26 +106,26 @@ def test_bad_references_are_clear_errors(recipe, stage, key, value, message):
     (lambda r: r.pop("output_dir"), "output_dir .* is required"),
     (lambda r: r.update(stages=[]), "stages must be a non-empty list"),
 ])
-def test_bad_recipes_name_the_key(recipe, change, message):
-    change(recipe)
+def test_bad_pipeline_files_name_the_key(content, change, message):
+    change(content)
     with pytest.raises(ConfigError, match=message):
-        load(recipe)
+        load(content)
 
 
-def test_overrides_name_a_stage(recipe, tmp_path):
-    pipeline = load(recipe, "pretrain.train.steps=7", "mine.top_k=20", "output_dir=" + str(tmp_path / "elsewhere"))
+def test_overrides_name_a_stage(content, tmp_path):
+    pipeline = load(content, "pretrain.train.steps=7", "mine.top_k=20", "output_dir=" + str(tmp_path / "elsewhere"))
     assert pipeline.stage("pretrain").settings.train.steps == 7
     assert pipeline.stage("mine").settings.top_k == 20
     assert pipeline.stage("finetune").settings.data.sources == [str(tmp_path / "elsewhere/mine/triples.jsonl")]
     with pytest.raises(ConfigError, match=r"expected STAGE\.KEY=VALUE .* stages: pretrain, mine, finetune, compare"):
-        load(recipe, "train.steps=7")
+        load(content, "train.steps=7")
     with pytest.raises(ConfigError, match="a stage's kind cannot be overridden"):
-        load(recipe, "mine.kind=eval")
+        load(content, "mine.kind=eval")
     with pytest.raises(ConfigError, match=r"unknown key 'train\.stpes'"):
-        load(recipe, "pretrain.train.stpes=7")
+        load(content, "pretrain.train.stpes=7")
 
 
-def test_data_files_are_found_beside_the_recipe(tmp_path, tiny_model_dir):
+def test_data_files_are_found_beside_the_pipeline_file(tmp_path, tiny_model_dir):
     write_inputs(tmp_path / "inputs")
     pipeline = load_pipeline(write_recipe(tmp_path / "inputs", tiny_recipe(tiny_model_dir, tmp_path / "run")))
     assert pipeline.stage("pretrain").settings.data.sources == [str(tmp_path / "inputs/pretrain.jsonl")]
@@ -126,25 +134,25 @@ def test_data_files_are_found_beside_the_recipe(tmp_path, tiny_model_dir):
     assert pipeline.stage("pretrain").settings.model.name == str(tiny_model_dir)  # models: as given
 
 
-def test_the_config_hash_follows_what_a_stage_computes(recipe, tmp_path):
-    hashes = {stage.name: stage.config_hash() for stage in load(recipe).stages}
-    moved = load(recipe, f"output_dir={tmp_path / 'moved'}", "pretrain.train.device=cpu", "mine.samples=4",
-                 "compare.use_cache=false")
+def test_the_config_hash_follows_what_a_stage_computes(content, tmp_path):
+    hashes = {stage.name: stage.config_hash() for stage in load(content).stages}
+    moved = load(content, f"output_dir={tmp_path / 'moved'}", "pretrain.train.device=cpu", "mine.samples=4",
+                 "compare.use_cache=false", "compare.plot=chart.png", "compare.results_layout=object_for_one")
     assert {stage.name: stage.config_hash() for stage in moved.stages} == hashes
-    changed = load(recipe, "pretrain.train.lr=0.01", "compare.batch_size=8")
+    changed = load(content, "pretrain.train.lr=0.01", "compare.batch_size=8")
     assert [s.config_hash() == hashes[s.name] for s in changed.stages] == [False, True, True, False]
 
 
-def test_the_example_recipe_loads():
+def test_the_example_pipeline_loads():
     pipeline = load_pipeline(REPO / "recipes/multistage-example.yaml")
     assert pipeline.names() == ["pretrain", "mine", "finetune", "basefinetune", "compare"]
     assert pipeline.stage("finetune").settings.data.sources == [str(pipeline.output_dir / "mine/triples.jsonl")]
     assert [m.label for m in pipeline.stage("compare").settings.models] == ["base", "PT", "FT", "PT+FT"]
 
 
-def test_the_quickstart_recipe_resolves_to_the_paper_table_9_comparison():
-    recipe = Path(__file__).resolve().parents[2] / "recipes" / "quickstart.yaml"
-    pipeline = load_pipeline(recipe, ["output_dir=runs/elsewhere"])
+def test_the_quickstart_pipeline_resolves_to_the_paper_table_9_comparison():
+    pipeline_file = Path(__file__).resolve().parents[2] / "recipes" / "quickstart.yaml"
+    pipeline = load_pipeline(pipeline_file, ["output_dir=runs/elsewhere"])
     assert [(stage.name, stage.kind) for stage in pipeline.stages] == [
         ("pretrain-data", StageKind.DATA), ("finetune-data", StageKind.DATA), ("pretrain", StageKind.TRAIN),
         ("mine", StageKind.MINE), ("finetune", StageKind.TRAIN), ("basefinetune", StageKind.TRAIN),

@@ -1,22 +1,22 @@
-"""Typed recipe configuration: dataclasses loaded from YAML, with dotted command-line overrides.
+"""The training recipe (``gtekit train RECIPE``): typed dataclasses read from YAML, with dotted overrides.
 
-``load_recipe("recipes/quickstart.yaml", ["train.lr=1e-4"])`` -> ``Recipe``. An unknown key, a
-value of the wrong type, a value outside an option's choices (the ``StrEnum`` classes below) or a number
-outside its field's range (every int and float field declares one: ``ranged``) is an error that names the
-key and lists the valid values. Fields keep plain strings, as written in YAML; a
-``StrEnum`` member equals its string. Depends on nothing else in gtekit: the names of the losses and
-poolings are listed here again, and tests check that they match ``gtekit.losses.LOSSES`` and
-``gtekit.model.pooling.POOLINGS``.
+``load_recipe("recipes/example.yaml", ["train.lr=1e-4"])`` -> ``Recipe``. Loading goes through
+``loader.from_dict``: an unknown key, a value of the wrong type, a value outside an option's choices (the
+``StrEnum`` classes below) or a number outside its field's range (every int and float field declares one:
+``ranged``) is an error that names the file and the key and lists the valid values. An enumerated option
+arrives as its enum member (which equals its string), so the rest of gtekit never sees a string to
+compare; ``to_dict`` and ``recipe_to_yaml`` write plain strings again. ``train.device`` stays a string,
+checked at load time by ``check_device``: besides the ``DeviceKind`` names it may be ``cuda:N`` for any
+GPU index N.
+
+The names of the losses and poolings are listed here again so that the config imports nothing else from
+gtekit; tests check that they match ``gtekit.losses.LOSSES`` and ``gtekit.model.pooling.POOLINGS``.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import enum
-import glob
-import math
 import re
-import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,9 +24,22 @@ from typing import Any
 
 import yaml
 
-
-class ConfigError(ValueError):
-    """A recipe that cannot be used: unknown key, wrong type, bad value."""
+from .loader import (
+    AT_LEAST_0,
+    AT_LEAST_1,
+    POSITIVE,
+    ConfigError,
+    Range,
+    apply_override,
+    check_number,
+    check_ranges,
+    from_dict,
+    matches_path,
+    parse_choice,
+    plain_dict,
+    ranged,
+    read_yaml,
+)
 
 
 class PoolingName(enum.StrEnum):
@@ -60,81 +73,24 @@ class Recompute(enum.StrEnum):
     SELECTIVE = "selective"  # keep the matmul outputs, recompute the element-wise rest: same results, less memory
 
 
+class CurriculumKind(enum.StrEnum):
+    """How the hard negatives a pair contributes change over training."""
+
+    NONE = "none"  # always its first negatives_per_query negatives, as listed
+    EASY_TO_HARD = "easy_to_hard"  # a window over its negatives ranked by difficulty, easiest to hardest
+
+
 CUDA_INDEXED = re.compile(r"cuda:\d+")  # cuda:0, cuda:1, ...
 
 
-def check_choice(key: str, value: Any, choices: type[enum.StrEnum]) -> None:
-    """Raise a ConfigError naming ``key`` and listing the valid values unless ``value`` is one of ``choices``."""
-    valid = [choice.value for choice in choices]
-    if value not in valid:
-        raise ConfigError(f"{key}: unknown value {value!r}; valid: {', '.join(valid)}")
-
-
 def check_device(key: str, value: Any) -> None:
-    """Like ``check_choice`` for a ``DeviceKind``, also allowing ``cuda:N``."""
+    """Raise a ConfigError naming ``key`` and listing the valid values unless ``value`` is a ``DeviceKind`` name
+    or ``cuda:N`` (N: any GPU index, so not a closed enum)."""
     if isinstance(value, str) and CUDA_INDEXED.fullmatch(value):
         return
     valid = [kind.value for kind in DeviceKind]
     if value not in valid:
         raise ConfigError(f"{key}: unknown value {value!r}; valid: {', '.join(valid)}, cuda:N (N: a GPU index)")
-
-
-@dataclass(frozen=True)
-class Range:
-    """The values a numeric field allows: ``low <= x <= high`` (``<`` where open); None: unbounded."""
-
-    low: float | None = None
-    high: float | None = None
-    low_open: bool = False  # low < x instead of low <= x
-    high_open: bool = False  # x < high instead of x <= high
-    note: str = ""  # what the bounds or special values mean, e.g. "0: never"
-
-    def contains(self, value: float) -> bool:
-        if self.low is not None and (value <= self.low if self.low_open else value < self.low):
-            return False
-        return self.high is None or (value < self.high if self.high_open else value <= self.high)
-
-    def describe(self) -> str:
-        """``>= 1``, ``> 0``, ``in [0, 1]``, ``in [0, 1)``."""
-        low, high = _number(self.low), _number(self.high)
-        if self.high is None:
-            return f"{'>' if self.low_open else '>='} {low}"
-        if self.low is None:
-            return f"{'<' if self.high_open else '<='} {high}"
-        return f"in {'(' if self.low_open else '['}{low}, {high}{')' if self.high_open else ']'}"
-
-
-def _number(value: float | None) -> str:
-    return str(int(value)) if value is not None and float(value).is_integer() else str(value)
-
-
-def ranged(default: Any, allowed: Range) -> Any:
-    """A dataclass field with ``default`` whose values must lie in ``allowed`` (checked by ``check_ranges``)."""
-    return field(default=default, metadata={"range": allowed})
-
-
-AT_LEAST_0 = Range(0)
-AT_LEAST_1 = Range(1)
-POSITIVE = Range(0, low_open=True)
-SHARE = Range(0, 1)
-
-
-def check_number(key: str, value: Any, allowed: Range) -> None:
-    """Raise a ConfigError naming ``key`` and the allowed range unless ``value`` is a finite number in it."""
-    if isinstance(value, float) and not math.isfinite(value):
-        raise ConfigError(f"{key} must be a finite number {allowed.describe()}, got {value}")
-    if not allowed.contains(value):
-        note = f" ({allowed.note})" if allowed.note else ""
-        raise ConfigError(f"{key} must be {allowed.describe()}{note}, got {value}")
-
-
-def check_ranges(config: Any, section: str) -> None:
-    """Check every field of dataclass ``config`` that declares a range; ``section`` prefixes the names."""
-    for f in dataclasses.fields(config):
-        allowed = f.metadata.get("range")
-        value = getattr(config, f.name)
-        if allowed is not None and value is not None:
-            check_number(f"{section}.{f.name}", value, allowed)
 
 
 @dataclass
@@ -146,7 +102,7 @@ class ModelConfig:
     hidden_size: int = ranged(384, AT_LEAST_1)  # random_init only; a multiple of num_heads
     num_layers: int = ranged(6, AT_LEAST_1)  # random_init only
     num_heads: int = ranged(12, AT_LEAST_1)  # random_init only
-    pooling: str | None = None  # a PoolingName: mean | cls | last; None keeps the model's own
+    pooling: PoolingName | None = None  # mean | cls | last; None keeps the model's own
     max_seq_length: int = ranged(128, Range(1, note="tokens; at most the model's position embeddings"))
     query_prefix: str = ""
     document_prefix: str = ""
@@ -154,25 +110,18 @@ class ModelConfig:
 
     def __post_init__(self) -> None:
         if self.pooling is not None:
-            check_choice("model.pooling", self.pooling, PoolingName)
+            self.pooling = parse_choice("model.pooling", self.pooling, PoolingName)
         check_ranges(self, "model")
         if self.random_init and self.hidden_size % self.num_heads:
             raise ConfigError(f"model.hidden_size={self.hidden_size} must be a multiple of "
                               f"model.num_heads={self.num_heads} (random_init)")
 
 
-class CurriculumKind(enum.StrEnum):
-    """How the hard negatives a pair contributes change over training."""
-
-    NONE = "none"  # always its first negatives_per_query negatives, as listed
-    EASY_TO_HARD = "easy_to_hard"  # a window over its negatives ranked by difficulty, easiest to hardest
-
-
 @dataclass
 class CurriculumConfig:
     """A curriculum over hard-negative difficulty (``gtekit.data.curriculum``, docs/curriculum.md)."""
 
-    kind: str = "none"  # a CurriculumKind: none | easy_to_hard
+    kind: CurriculumKind = CurriculumKind.NONE  # none | easy_to_hard
     pool: int = ranged(0, Range(0, note="0: all of a pair's negatives"))  # easy_to_hard: the hardest `pool`
     # negatives of a pair are ranked (0: all it has); every pair needs at least that many, and the window of
     # negatives_per_query slides over them
@@ -180,7 +129,7 @@ class CurriculumConfig:
     # share of the steps stays on the hardest window
 
     def __post_init__(self) -> None:
-        check_choice("data.curriculum.kind", self.kind, CurriculumKind)
+        self.kind = parse_choice("data.curriculum.kind", self.kind, CurriculumKind)
         check_ranges(self, "data.curriculum")
 
 
@@ -226,12 +175,12 @@ class DataConfig:
 class LossConfig:
     """The contrastive objective (gtekit.losses)."""
 
-    name: str = "gte"  # a LossName: gte | infonce | symmetric
+    name: LossName = LossName.GTE  # gte | infonce | symmetric
     temperature: float = ranged(0.01, Range(0, low_open=True, note="τ divides the similarities; GTE uses 0.01"))
     # τ; for `symmetric`, the initial value of the trainable τ
 
     def __post_init__(self) -> None:
-        check_choice("loss.name", self.name, LossName)
+        self.name = parse_choice("loss.name", self.name, LossName)
         check_ranges(self, "loss")
 
 
@@ -253,13 +202,13 @@ class TrainConfig:
     # backward over this many rows at a time
     bf16: bool = False  # bf16 autocast (CPU and CUDA)
     gradient_checkpointing: bool = False  # recompute encoder activations in backward: less memory per chunk
-    recompute: str = "none"  # a Recompute: none | selective (gradient_checkpointing recomputes everything)
+    recompute: Recompute = Recompute.NONE  # none | selective (gradient_checkpointing recomputes everything)
     data_workers: int = ranged(1, Range(0, note="0: in the training process"))  # DataLoader processes that read
     # and tokenize batches
     prefetch: bool = True  # prepare batches ahead (2 per worker; with 0 workers, 1 on a thread); false: on demand
     zero_optimizer: bool = True  # across processes: shard AdamW state (ZeroRedundancyOptimizer, ZeRO stage 1)
     seed: int = ranged(42, Range(0, 2**32 - 1, note="numpy's seeds"))
-    device: str = "auto"  # a DeviceKind: auto | cpu | cuda, or cuda:N
+    device: str = "auto"  # a DeviceKind (auto | cpu | cuda) or cuda:N, checked by check_device
     log_every: int = ranged(1, Range(0, note="0: no console lines"))  # console log line every N steps
     # (train_log.jsonl gets every step)
     save_every: int = ranged(50, Range(0, note="0: only at the end"))  # steps between checkpoints
@@ -267,7 +216,7 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         check_device("train.device", self.device)
-        check_choice("train.recompute", self.recompute, Recompute)
+        self.recompute = parse_choice("train.recompute", self.recompute, Recompute)
         check_ranges(self, "train")
 
 
@@ -295,21 +244,17 @@ class Recipe:
     eval: EvalConfig = field(default_factory=EvalConfig)
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """Every setting as the plain value YAML gives (an option as its string)."""
+        return plain_dict(self)
 
 
 def load_recipe(path: str | Path | None = None, overrides: typing.Sequence[str] = ()) -> Recipe:
     """Read a YAML recipe (or start from defaults when ``path`` is None) and apply ``key=value`` overrides."""
-    data: dict[str, Any] = {}
+    data: Any = {}
     where = "recipe"
     if path is not None:
         where = str(path)
-        try:
-            data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-        except FileNotFoundError:
-            raise ConfigError(f"recipe file {path} does not exist") from None
-        except yaml.YAMLError as error:
-            raise ConfigError(f"{path}: not valid YAML: {error}") from None
+        data = read_yaml(path, "recipe") or {}
         if not isinstance(data, dict):
             raise ConfigError(f"{path}: a recipe is a mapping of sections, got {type(data).__name__}")
     for override in overrides:
@@ -320,86 +265,11 @@ def load_recipe(path: str | Path | None = None, overrides: typing.Sequence[str] 
     return recipe
 
 
-def apply_override(data: dict[str, Any], override: str) -> None:
-    """Set ``a.b.c=value`` in a nested dict; the value is parsed as YAML (``1e-4``, ``true``, ``[a, b]``)."""
-    key, sep, raw = override.partition("=")
-    if not sep or not key:
-        raise ConfigError(f"override {override!r} is not of the form section.key=value")
-    *parents, leaf = key.split(".")
-    node = data
-    for part in parents:
-        node = node.setdefault(part, {})
-        if not isinstance(node, dict):
-            raise ConfigError(f"override {override!r}: {part!r} is not a section")
-    node[leaf] = yaml.safe_load(raw) if raw.strip() else ""
-
-
-def from_dict(cls: type, data: Any, *, where: str = "recipe", prefix: str = "") -> Any:
-    """Build dataclass ``cls`` from a dict, checking every key and type."""
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"{where}: {prefix.rstrip('.') or 'recipe'} must be a mapping, got {data!r}")
-    hints = typing.get_type_hints(cls)
-    names = [f.name for f in dataclasses.fields(cls)]
-    values = {}
-    for key, value in data.items():
-        if key not in names:
-            raise ConfigError(f"{where}: unknown key {prefix + str(key)!r}; valid keys"
-                              f"{' in ' + repr(prefix.rstrip('.')) if prefix else ''}: {', '.join(names)}")
-        values[key] = _convert(hints[key], value, where=where, key=prefix + key)
-    try:
-        return cls(**values)
-    except ConfigError as error:  # a dataclass's own checks (__post_init__): say which recipe
-        raise ConfigError(f"{where}: {error}") from None
-
-
-def _convert(hint: Any, value: Any, *, where: str, key: str) -> Any:
-    if dataclasses.is_dataclass(hint):
-        return from_dict(hint, value, where=where, prefix=key + ".")
-    origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if origin in (types.UnionType, typing.Union):
-        if value is None and type(None) in args:
-            return None
-        (inner,) = [arg for arg in args if arg is not type(None)]
-        return _convert(inner, value, where=where, key=key)
-    if origin is list:
-        if not isinstance(value, list):
-            raise _type_error(where, key, f"list of {args[0].__name__}", value)
-        return [_convert(args[0], item, where=where, key=f"{key}[{i}]") for i, item in enumerate(value)]
-    if origin is dict:
-        if not isinstance(value, dict):
-            raise _type_error(where, key, "mapping", value)
-        return {_convert(args[0], k, where=where, key=key): _convert(args[1], v, where=where, key=f"{key}.{k}")
-                for k, v in value.items()}
-    if hint is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if hint is float and isinstance(value, str):  # YAML 1.1 reads "1e-4" as a string
-        try:
-            return float(value)
-        except ValueError:
-            pass
-    if not isinstance(value, hint) or (hint is int and isinstance(value, bool)):
-        raise _type_error(where, key, hint.__name__, value)
-    return value
-
-
-def _type_error(where: str, key: str, expected: str, value: Any) -> ConfigError:
-    return ConfigError(f"{where}: {key}: expected {expected}, got {value!r} ({type(value).__name__})")
-
-
 def _resolve_relative_sources(recipe: Recipe, base: Path) -> None:
     """A relative source (file, folder or glob) that matches nothing from the working directory is
     taken relative to the recipe file's folder."""
-    recipe.data.sources = [source if Path(source).is_absolute() or _matches(source) else str(base / source)
+    recipe.data.sources = [source if Path(source).is_absolute() or matches_path(source) else str(base / source)
                            for source in recipe.data.sources]
-
-
-def _matches(source: str | Path) -> bool:
-    source = str(source)
-    if any(c in source for c in "*?["):
-        return bool(glob.glob(source))
-    return Path(source).exists()
 
 
 def recipe_to_yaml(recipe: Recipe) -> str:

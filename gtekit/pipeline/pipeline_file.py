@@ -1,11 +1,14 @@
-"""The multi-stage recipe: stages declared in order in one YAML file, parsed and checked before anything runs.
+"""Reading a pipeline file: stages declared in order in one YAML file, parsed and checked before anything runs.
+
+The file is what ``gtekit run RECIPE`` takes (its help calls it a multi-stage recipe); a train stage's
+settings are a training recipe (``gtekit.config.Recipe``).
 
 ``load_pipeline("recipes/multistage-example.yaml", ["pretrain.train.steps=2"])`` -> ``Pipeline``::
 
     output_dir: runs/multistage         # each stage writes to output_dir/<stage name>/
     stages:
       - name: corpus
-        kind: data                      # `gtekit data build` of a mixture YAML (DataSettings)
+        kind: data                      # `gtekit data build` of a mixture YAML (DataBuildSettings)
         mixture: data/offline-mix.yaml
       - name: pretrain
         kind: train                     # data | train | mine | eval
@@ -32,154 +35,45 @@ content of its mixture YAML, so editing that file makes the stage (and those rea
 References are resolved to paths here; a stage's config hash (``Stage.config_hash``) records them as
 ``from:STAGE``, and its completion marker records which run of STAGE it read (``state``). Data files
 (mixtures, sources, pairs, corpus, task files, BEIR folders) that do not exist from the working
-directory are taken relative to the recipe file, as ``gtekit train`` does; model names and output
-folders are relative to the working directory.
+directory are taken relative to the pipeline file, as ``gtekit train`` takes them relative to the recipe;
+model names and output folders are relative to the working directory. The YAML, the overrides and every
+stage's settings go through ``gtekit.config``'s loader.
 
-Depends on ``gtekit.config`` and the option types of ``gtekit.negatives``; running stages is ``stages``.
+Depends on ``gtekit.config``, ``definition`` and the settings dataclass of each stage's package (which check
+their own values as they are made); the task names are checked against ``gtekit.evaluation.tasks``; running
+stages is ``stages``.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import glob
-import hashlib
-import json
 import os
 import re
 from dataclasses import dataclass, field
-from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from ..config import ConfigError, Recipe, apply_override, from_dict
-from .settings import DataSettings, EvalSettings, MineSettings
+from ..config import ConfigError, Recipe, apply_override, from_dict, matches_path, parse_choice, read_yaml
+from ..data.mixture_build import DataBuildSettings
+from ..evaluation.settings import EvalSettings
+from ..negatives.settings import MineSettings
+from .definition import PAIR_STAGES, REFERENCE_GIVES, Pipeline, Reference, Stage, StageKind
 
 STAGE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
 TOP_LEVEL_KEYS = ("output_dir", "stages")
-TRIPLES = "triples.jsonl"  # gtekit.negatives.mine.TRIPLES
-MIXTURE = "mixture"  # the folder a data stage builds into its output_dir
-MODEL = "model"  # the model folder a Trainer writes into train.output_dir
+STAGE_RESULT_FILES = ("results_json", "markdown")  # an eval stage's files are its outputs(), in its output_dir
 
 
-class StageKind(StrEnum):
-    DATA = "data"
-    TRAIN = "train"
-    MINE = "mine"
-    EVAL = "eval"
-
-
-# what ``{from: STAGE}`` gives, by the referenced stage's kind
-REFERENCE_GIVES = {StageKind.TRAIN: "a model folder", StageKind.MINE: "a pair file (triples.jsonl)",
-                   StageKind.DATA: "a built mixture folder of pairs"}
-PAIR_STAGES = (StageKind.MINE, StageKind.DATA)  # the stages whose output is pairs
-
-# settings that say where and how a stage runs, not what it computes: left out of the config hash, so
-# a finished stage stays finished on another device, with quieter logs, or with the run folder moved
-UNHASHED_KEYS = {StageKind.TRAIN: ("train.output_dir", "train.device", "train.log_every", "train.data_workers",
-                                   "train.prefetch"),
-                 StageKind.MINE: ("output_dir", "device", "samples"), StageKind.EVAL: ("output_dir", "use_cache"),
-                 StageKind.DATA: ("output_dir",)}
-SLOT_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")  # "models[2].model" -> models, 2, model
-
-
-@dataclass(frozen=True)
-class Reference:
-    """``{from: stage}`` at ``slot`` of a stage's settings, resolved to ``path``."""
-
-    stage: str
-    slot: str
-    path: str
-
-
-@dataclass
-class Stage:
-    name: str
-    kind: StageKind
-    settings: Recipe | DataSettings | MineSettings | EvalSettings
-    output_dir: Path  # where the stage writes its outputs
-    state_dir: Path  # <pipeline output_dir>/<name>: where its completion marker goes
-    references: list[Reference] = field(default_factory=list)
-
-    def outputs(self) -> dict[str, Path]:
-        """What the stage leaves behind; the first is what ``{from: name}`` gives."""
-        if self.kind is StageKind.TRAIN:
-            return {"model": self.output_dir / MODEL, "checkpoints": self.output_dir / "checkpoints"}
-        if self.kind is StageKind.MINE:
-            return {"triples": self.output_dir / TRIPLES, "report": self.output_dir / "report.json"}
-        if self.kind is StageKind.DATA:
-            return {"mixture": self.output_dir / MIXTURE, "manifest": self.output_dir / MIXTURE / "manifest.json"}
-        return {"results": self.output_dir / "results.json", "table": self.output_dir / "results.md"}
-
-    def config(self) -> dict[str, Any]:
-        """The resolved settings, every default filled in and every reference a path (and for a data stage,
-        the hash of its mixture file's content)."""
-        config = {"kind": self.kind.value, **dataclasses.asdict(self.settings)}
-        if self.kind is StageKind.DATA:
-            mixture = Path(self.settings.mixture)
-            config["mixture_sha256"] = hashlib.sha256(mixture.read_bytes()).hexdigest() if mixture.is_file() else None
-        return config
-
-    def config_hash(self) -> str:
-        return hashlib.sha256(json.dumps(hashed_config(self), sort_keys=True).encode()).hexdigest()[:16]
-
-
-@dataclass
-class Pipeline:
-    path: Path | None
-    output_dir: Path
-    stages: list[Stage]
-
-    def stage(self, name: str) -> Stage:
-        for stage in self.stages:
-            if stage.name == name:
-                return stage
-        raise ConfigError(f"{self.path or 'pipeline'}: no stage {name!r}; stages: {', '.join(self.names())}")
-
-    def names(self) -> list[str]:
-        return [stage.name for stage in self.stages]
-
-
-def hashed_config(stage: Stage) -> dict[str, Any]:
-    """``stage.config()`` with each reference as ``from:STAGE`` instead of its path and without its
-    ``UNHASHED_KEYS``: what the stage computes. (Whether the stages it reads were rerun since is the
-    business of the markers' run ids, see ``state``.)"""
-    config = json.loads(json.dumps(stage.config()))
-    for reference in stage.references:
-        *parents, leaf = _slot_parts(reference.slot)
-        node = config
-        for part in parents:
-            node = node[part]
-        node[leaf] = f"from:{reference.stage}"
-    for key in UNHASHED_KEYS[stage.kind]:
-        *parents, leaf = key.split(".")
-        node = config
-        for part in parents:
-            node = node[part]
-        node.pop(leaf, None)
-    return config
-
-
-def _slot_parts(slot: str) -> list[str | int]:
-    return [int(index) if index else key for key, index in SLOT_PART.findall(slot)]
-
-
-# ------------------------------------------------------------------------------ loading
 def load_pipeline(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Pipeline:
-    """Read a multi-stage recipe and apply ``STAGE.KEY=VALUE`` (or ``output_dir=DIR``) overrides."""
+    """Read a pipeline file and apply ``STAGE.KEY=VALUE`` (or ``output_dir=DIR``) overrides."""
     path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except FileNotFoundError:
-        raise ConfigError(f"recipe file {path} does not exist") from None
-    except yaml.YAMLError as error:
-        raise ConfigError(f"{path}: not valid YAML: {error}") from None
+    data = read_yaml(path, "recipe") or {}  # "recipe": what `gtekit run RECIPE` calls the file
     return pipeline_from_dict(data, where=str(path), base=path.parent, overrides=overrides, path=path)
 
 
 def pipeline_from_dict(data: Any, *, where: str = "pipeline", base: Path | None = None,
                        overrides: list[str] | tuple[str, ...] = (), path: Path | None = None) -> Pipeline:
+    """The pipeline of a pipeline file's content ``data``; ``where`` names it in errors and data paths that match
+    nothing from the working directory are taken relative to ``base``."""
     if not isinstance(data, dict):
         raise ConfigError(f"{where}: a multi-stage recipe is a mapping with {' and '.join(TOP_LEVEL_KEYS)}")
     unknown = [key for key in data if key not in TOP_LEVEL_KEYS]
@@ -218,10 +112,7 @@ def _named_stage(raw: Any, index: int, where: str) -> tuple[str, dict]:
     if not isinstance(name, str) or not STAGE_NAME.fullmatch(name) or name in TOP_LEVEL_KEYS:
         raise ConfigError(f"{where}: stages[{index}]: name must be letters, digits, '-' or '_' (no dots, not "
                           f"{' or '.join(TOP_LEVEL_KEYS)}), got {name!r}")
-    kind = raw.get("kind")
-    if kind not in set(StageKind):
-        raise ConfigError(f"{where}: stage {name!r}: unknown kind {kind!r}; valid: "
-                          f"{', '.join(k.value for k in StageKind)}")
+    parse_choice(f"{where}: stage {name!r}", raw.get("kind"), StageKind, "kind")
     return name, dict(raw)
 
 
@@ -296,8 +187,8 @@ class _Context:
         return path
 
     def data_file(self, value: Any, slot: str, wanted: StageKind | tuple[StageKind, ...] | None = None) -> Any:
-        """A reference's path; or a data path, from the recipe's folder if it matches nothing from the working
-        directory."""
+        """A reference's path; or a data path, from the pipeline file's folder if it matches nothing from the
+        working directory."""
         if wanted is not None and isinstance(value, dict):
             return self.reference(value, slot, wanted)
         if not isinstance(value, str) or self.base is None or Path(value).is_absolute() or matches_path(value):
@@ -329,15 +220,9 @@ def _train_settings(settings: dict, context: _Context, state_dir: Path) -> Recip
     return context.build(Recipe, settings)
 
 
-def _data_settings(settings: dict, context: _Context) -> DataSettings:
+def _data_settings(settings: dict, context: _Context) -> DataBuildSettings:
     settings["mixture"] = context.data_file(settings.get("mixture", ""), "mixture")
-    data = context.build(DataSettings, settings)
-    if not data.mixture:
-        raise ConfigError(f"{context.where}: mixture is required (a mixture YAML, e.g. "
-                          f"recipes/data/offline-mix.yaml)")
-    if data.rows_per_shard is not None and data.rows_per_shard < 1:
-        raise ConfigError(f"{context.where}: rows_per_shard must be at least 1, got {data.rows_per_shard}")
-    return data
+    return context.build(DataBuildSettings, settings)  # it checks the mixture and rows_per_shard
 
 
 def _mine_settings(settings: dict, context: _Context) -> MineSettings:
@@ -356,14 +241,14 @@ def _mine_settings(settings: dict, context: _Context) -> MineSettings:
         raise ConfigError(f"{context.where}: model is required (a model name or {{from: TRAIN_STAGE}})")
     if not mine.pairs:
         raise ConfigError(f"{context.where}: pairs is required (pair files, or {{from: MINE_STAGE | DATA_STAGE}})")
-    try:  # the checks `gtekit mine` makes, now rather than after the stages before it
-        mine.rules(), mine.search()
-    except ValueError as error:
-        raise ConfigError(f"{context.where}: {error}") from None
-    return mine
+    return mine  # MineSettings checked the rules and search settings as `gtekit mine` does, before any stage runs
 
 
 def _eval_settings(settings: dict, context: _Context) -> EvalSettings:
+    fixed = [key for key in STAGE_RESULT_FILES if key in settings]
+    if fixed:
+        raise ConfigError(f"{context.where}: {fixed[0]}: an eval stage writes output_dir/results.json and "
+                          f"output_dir/results.md; set output_dir to move them")
     models = settings.get("models", [])
     if isinstance(models, list):
         settings["models"] = [_eval_model(item, i, context) for i, item in enumerate(models)]
@@ -381,9 +266,7 @@ def _eval_settings(settings: dict, context: _Context) -> EvalSettings:
     if repeated:
         raise ConfigError(f"{context.where}: model labels must be unique; repeated: {', '.join(repeated)} "
                           f"(give each a label)")
-    if not (evaluation.tasks or evaluation.suite or evaluation.task_files or evaluation.beir):
-        raise ConfigError(f"{context.where}: nothing to evaluate: give tasks, suite, task_files or beir")
-    return evaluation
+    return evaluation  # EvalSettings refused one with nothing to evaluate
 
 
 def _eval_model(item: Any, index: int, context: _Context) -> Any:
@@ -423,8 +306,3 @@ def _check_task_names(pipeline: Pipeline, where: str) -> None:
                               ([f"tasks: {', '.join(TASKS)}"] if tasks else []))
             raise ConfigError(f"{where}: stage {stage!r}: {key}: unknown name(s) {unknown}; valid {valid}")
 
-
-def matches_path(source: str) -> bool:
-    if any(c in source for c in "*?["):
-        return bool(glob.glob(source))
-    return Path(source).exists()

@@ -1,15 +1,15 @@
-"""The encoded-shards format: write, read back, resume after a kill, and clear errors for bad folders."""
+"""ShardWriter, the writer of ``gtekit encode``: write, read back, resume after a kill, rewrite damaged shards."""
 
 from __future__ import annotations
 
 import json
 
 import numpy as np
-import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from gtekit.encode.embedding_shards import MANIFEST, EncodedShards, ShardsFormatError, ShardsHeader, ShardWriter
+from gtekit.encode.shard_writer import ShardWriter
+from gtekit.io.embedding_store import MANIFEST, EncodedShards, ShardsFormatError, ShardsHeader
 
 HEADER = ShardsHeader(model="tiny", dimension=4, normalized=True, kind="document", inputs=("a.txt",),
                       text_field="text", options={"precision": "fp32"})
@@ -102,33 +102,6 @@ def test_append_checks_shapes(tmp_path):
         writer.append(ids, texts, embeddings[:, :2])
     with pytest.raises(ValueError, match="2 texts"):
         writer.append(ids, texts[:2], embeddings)
-
-
-def test_reader_errors_name_the_problem(tmp_path):
-    with pytest.raises(FileNotFoundError, match="no such folder"):
-        EncodedShards.open(tmp_path / "missing")
-    with pytest.raises(ShardsFormatError, match=r"no manifest\.json"):
-        EncodedShards.open(tmp_path)
-    (tmp_path / MANIFEST).write_text("{not json")
-    with pytest.raises(ShardsFormatError, match="invalid JSON"):
-        EncodedShards.open(tmp_path)
-    (tmp_path / MANIFEST).write_text(json.dumps({"format": "something-else"}))
-    with pytest.raises(ShardsFormatError, match="not encoded shards"):
-        EncodedShards.open(tmp_path)
-
-    folder = tmp_path / "good"
-    writer = ShardWriter(folder, HEADER, shard_size=2)
-    writer.append(*_rows(0, 4))
-    writer.close()
-    pq.write_table(pa.table({"id": ["x"], "text": ["y"]}), folder / "part-00001.parquet")
-    with pytest.raises(ShardsFormatError, match=r"part-00001\.parquet: 1 rows"):
-        EncodedShards.open(folder)
-    np.save(folder / "part-00000.npy", np.zeros((2, 3), dtype=np.float32))
-    with pytest.raises(ShardsFormatError, match=r"part-00000.npy: float32 \(2, 3\)"):
-        EncodedShards.open(folder)
-    (folder / "part-00000.npy").unlink()
-    with pytest.raises(ShardsFormatError, match=r"listed in .* but missing"):
-        EncodedShards.open(folder)
 
 
 @pytest.mark.parametrize("damaged", ["part-00001.npy", "part-00001.parquet"])

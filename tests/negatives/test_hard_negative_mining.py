@@ -10,7 +10,7 @@ import pytest
 
 from gtekit.data.pairs import read_pairs
 from gtekit.negatives import SearchSettings, SelectionRules, mine_hard_negatives
-from gtekit.negatives import mine as mine_module
+from gtekit.negatives import hard_negative_mining as mine_module
 
 from .conftest import TableEmbedder, read_jsonl, unit, write_pairs
 

@@ -1,10 +1,20 @@
-"""Recipes: YAML + dotted overrides into typed dataclasses; bad keys and types are named."""
+"""The training recipe: YAML + dotted overrides into typed dataclasses; bad keys, types and choices are named."""
 
 from __future__ import annotations
 
 import pytest
 
-from gtekit.config import ConfigError, DeviceKind, LossName, PoolingName, Recipe, load_recipe, recipe_to_yaml
+from gtekit.config import (
+    ConfigError,
+    CurriculumKind,
+    DeviceKind,
+    LossName,
+    PoolingName,
+    Recipe,
+    Recompute,
+    load_recipe,
+    recipe_to_yaml,
+)
 
 
 def test_yaml_and_overrides(tmp_path):
@@ -49,15 +59,26 @@ def test_shipped_recipes_are_valid():
     import yaml
 
     from gtekit.cli.quickstart import quickstart_recipe_path
-    from gtekit.pipeline.recipe import load_pipeline
+    from gtekit.pipeline import load_pipeline
 
-    recipes = [quickstart_recipe_path(), *sorted(Path(__file__).parents[1].glob("recipes/*.yaml"))]
+    recipes = [quickstart_recipe_path(), *sorted(Path(__file__).parents[2].glob("recipes/*.yaml"))]
     assert len(recipes) >= 2
     for path in recipes:
-        if "stages" in yaml.safe_load(path.read_text()):  # a multi-stage recipe for `gtekit run`
+        if "stages" in yaml.safe_load(path.read_text()):  # a pipeline file for `gtekit run`
             assert load_pipeline(path).stages
         else:
             assert isinstance(load_recipe(path), Recipe)
+
+
+def test_the_packaged_recipe_has_a_name_of_its_own():
+    """`gtekit quickstart`'s training recipe is not named like the pipeline files of recipes/ (`gtekit run`)."""
+    from pathlib import Path
+
+    from gtekit.cli.quickstart import quickstart_recipe_path
+
+    packaged = quickstart_recipe_path()
+    assert packaged.is_file() and packaged.name == "stdlib-code-quickstart.yaml"
+    assert packaged.name not in {path.name for path in (Path(__file__).parents[2] / "recipes").rglob("*.yaml")}
 
 
 def test_a_glob_relative_to_the_recipe_folder_is_resolved(tmp_path, monkeypatch):
@@ -82,15 +103,36 @@ def test_a_value_outside_the_choices_names_the_key_and_lists_the_valid_values(ov
         load_recipe(None, [override])
 
 
-@pytest.mark.parametrize("override", ["loss.name=symmetric", "model.pooling=cls", "model.pooling=null",
-                                      "train.device=cpu", "train.device=cuda", "train.device=cuda:1"])
-def test_every_choice_is_accepted_as_the_string_yaml_gives(override):
+@pytest.mark.parametrize(("override", "kind"), [
+    ("loss.name=symmetric", LossName), ("model.pooling=cls", PoolingName), ("model.pooling=null", type(None)),
+    ("train.recompute=selective", Recompute), ("train.device=cpu", str), ("train.device=cuda", str),
+    ("train.device=cuda:1", str)])
+def test_every_choice_is_accepted_as_the_string_yaml_gives(override, kind):
+    """An enumerated option arrives as its enum member; the device, which may be any cuda:N, as its string."""
     key, _, value = override.partition("=")
-    section, field_name = key.split(".")
+    *sections, field_name = key.split(".")
     recipe = load_recipe(None, [override])
-    stored = getattr(getattr(recipe, section), field_name)
-    assert stored == (None if value == "null" else value) and (stored is None or type(stored) is str)
+    stored = recipe
+    for name in (*sections, field_name):
+        stored = getattr(stored, name)
+    assert stored == (None if value == "null" else value) and type(stored) is kind
     assert f"{field_name}: {value}" in recipe_to_yaml(recipe)  # plain strings: safe_dump writes them
+
+
+def test_a_curriculum_kind_arrives_as_its_member():
+    recipe = load_recipe(None, ["data.negatives_per_query=2", "data.curriculum.kind=easy_to_hard"])
+    assert recipe.data.curriculum.kind is CurriculumKind.EASY_TO_HARD
+    assert "kind: easy_to_hard" in recipe_to_yaml(recipe)
+
+
+def test_a_recipe_built_in_code_gets_the_members_too():
+    """The dataclasses convert (and check) a string given directly, not only one read from YAML."""
+    from gtekit.config import LossConfig, ModelConfig
+
+    assert LossConfig(name="infonce").name is LossName.INFONCE
+    assert ModelConfig(pooling="last").pooling is PoolingName.LAST
+    with pytest.raises(ConfigError, match=r"loss\.name: unknown value 'x'; valid: gte, infonce, symmetric"):
+        LossConfig(name="x")
 
 
 def test_the_choices_compare_equal_to_their_strings():
@@ -109,16 +151,23 @@ def test_the_choices_are_the_names_the_library_has():
 
 
 def test_config_imports_nothing_else_from_gtekit():
+    """The config package's modules import each other only: relative imports of level 1, no absolute gtekit ones."""
     import ast
     from pathlib import Path
 
     import gtekit.config
 
-    tree = ast.parse(Path(gtekit.config.__file__).read_text(encoding="utf-8"))
-    relative = [node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.level > 0]
-    absolute = [node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.level == 0]
-    absolute += [alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names]
-    assert not relative and not [name for name in absolute if name.split(".")[0] == "gtekit"]
+    files = sorted(Path(gtekit.config.__file__).parent.glob("*.py"))
+    assert len(files) >= 3
+    for path in files:
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        relative = [node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.level > 0]
+        absolute = [node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.level == 0]
+        absolute += [alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names]
+        siblings = {file.stem for file in files}
+        assert all(node.level == 1 and node.module in siblings for node in ast.walk(tree)
+                   if isinstance(node, ast.ImportFrom) and node.level > 0), (path, relative)
+        assert not [name for name in absolute if name.split(".")[0] == "gtekit"], path
 
 
 @pytest.mark.parametrize(("override", "message"), [

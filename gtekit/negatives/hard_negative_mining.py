@@ -2,7 +2,8 @@
 
 ``OUT`` holds, each file written atomically::
 
-    embeddings/queries/, embeddings/corpus/   embedding stores (``encode_store``), reused chunk by chunk
+    embeddings/queries/, embeddings/corpus/   embedding stores (``encode_store``), reused shard by shard;
+                      the format of ``gtekit.io.embedding_store``, so ``gtekit index build`` reads them too
     run.parquet       top-k candidates per query (``run_file``), reused while the stores and search match
     triples.jsonl     {"query", "positive", "negatives": [...]} per pair kept, in the pair format
                       ``gtekit.data.pairs`` reads (its input order, grouped by query)
@@ -12,8 +13,9 @@ Rerunning with other selection options re-encodes and re-searches nothing: only 
 Memory: one chunk of embeddings and one chunk's candidates at a time, plus the texts themselves
 (pairs and corpus are held as Python strings to write the triples).
 
-Depends on the ``negatives`` modules and on ``gtekit.data`` (to read pairs and texts); the model is
-anything with ``encode(texts, kind=..., batch_size=...)``, never imported here.
+Depends on the ``negatives`` modules, ``gtekit.io`` and ``gtekit.data`` (to read pairs and texts); the model is
+anything with ``encode(texts, kind=..., batch_size=...)``, never imported here (``mining_stage`` loads one from
+``MineSettings``).
 """
 
 from __future__ import annotations
@@ -28,8 +30,9 @@ from pathlib import Path
 import numpy as np
 
 from ..io.atomic import atomic_path
+from ..io.embedding_store import EncodedShards
 from .candidate_search import SearchSettings, search
-from .encode_store import DEFAULT_CHUNK_SIZE, EmbeddingStore, encode_store
+from .encode_store import DEFAULT_CHUNK_SIZE, encode_store, store_fingerprint
 from .mining_inputs import read_mining_inputs
 from .mining_report import MiningReport
 from .run_file import read_run, run_metadata, write_run
@@ -73,13 +76,12 @@ def mine_hard_negatives(model, pair_files: Sequence[str | Path], out_dir: str | 
     seconds["encode"] = _lap(began)
 
     began = time.perf_counter()
-    produced_by = {"queries": queries.fingerprint, "corpus": corpus.fingerprint,
-                   **search_settings.describe(corpus.count)}
+    produced_by = {"queries": store_fingerprint(queries), "corpus": store_fingerprint(corpus),
+                   **search_settings.describe(len(corpus))}
     found = run_metadata(out / RUN)
     reused = found is not None and {key: found.get(key) for key in produced_by} == produced_by
     if not reused:
-        chunks = [queries.bounds(chunk) for chunk in range(len(queries.chunks))]
-        write_run(out / RUN, search(queries, corpus, search_settings), produced_by, chunks)
+        write_run(out / RUN, search(queries, corpus, search_settings), produced_by, queries.shard_bounds())
     seconds["search"] = _lap(began)
 
     began = time.perf_counter()
@@ -122,8 +124,8 @@ def mine_hard_negatives(model, pair_files: Sequence[str | Path], out_dir: str | 
         "inputs": inputs.counts,
         "settings": {"rules": {**asdict(rules), "sampling": rules.sampling.value},
                      "search": produced_by | {"chunk_size": chunk_size}, "keep_short": keep_short},
-        "encoded_chunks": {"queries": f"{encoded_queries} of {len(queries.chunks)}",
-                           "corpus": f"{encoded_corpus} of {len(corpus.chunks)}"},
+        "encoded_chunks": {"queries": f"{encoded_queries} of {len(queries.shards)}",
+                           "corpus": f"{encoded_corpus} of {len(corpus.shards)}"},
         "run_file_reused": reused,
         "output": {"pairs_written": written, "pairs_dropped_too_few_negatives": dropped},
         "seconds": seconds,
@@ -134,7 +136,7 @@ def mine_hard_negatives(model, pair_files: Sequence[str | Path], out_dir: str | 
     return summary
 
 
-def _positive_scores(queries: EmbeddingStore, corpus: EmbeddingStore, start: int,
+def _positive_scores(queries: EncodedShards, corpus: EncodedShards, start: int,
                      positive_ids: np.ndarray) -> np.ndarray:
     """(Q, P) the score of each query of [start, start + Q) with each of its positives; +inf where padded."""
     scores = np.full(positive_ids.shape, np.inf, dtype=np.float32)

@@ -1,9 +1,11 @@
-"""What a recipe builds before the first step: the model, the training sources and the negatives curriculum.
+"""What a recipe builds before the first step: the model, the training sources and their sampler, the
+negatives curriculum, and the modules the optimizer trains.
 
-``build_model`` and ``load_training_sources`` check what only the loaded model or data can tell: that
-``model.max_seq_length`` fits the model's position embeddings, that every pair has the negatives the
-curriculum ranks, that ``data.weights``, ``data.caps`` and ``data.prefixes`` name sources that exist.
-Depends on the model and data packages; never on the training loop.
+These check what only the loaded model or data can tell: that ``model.max_seq_length`` fits the model's
+position embeddings, that every pair has the negatives the curriculum ranks, that ``data.weights``,
+``data.caps`` and ``data.prefixes`` name sources that exist, that no source repeats an evaluation
+split (``data.guard_tasks``). Depends on the model, data, losses and evaluation-guard packages and on
+``recompute``; never on the training loop or the step.
 """
 
 from __future__ import annotations
@@ -12,11 +14,38 @@ import random
 
 import numpy as np
 import torch
+from torch import nn
 
-from ..config import ConfigError, CurriculumKind, Recipe
+from ..config import ConfigError, CurriculumKind, DataConfig, Recipe, Recompute
 from ..data.curriculum import EasyToHardNegatives
 from ..data.pairs import PairFormatError, load_sources
+from ..data.sampler import SourceSampler
+from ..evaluation.guard import check_no_evaluation_overlap
+from ..losses import Temperature
 from ..model.embedder import Embedder
+from .recompute import enable_recompute
+
+
+def pairs_per_rank(batch_size: int, world_size: int) -> int:
+    """This rank's pairs of a global batch of ``train.batch_size``, which must divide evenly over the ranks."""
+    if batch_size % world_size:
+        raise ValueError(f"train.batch_size={batch_size} is the global batch: it must divide evenly "
+                         f"over the {world_size} processes")
+    return batch_size // world_size
+
+
+def prepare_model(recipe: Recipe, model: Embedder | None, device: torch.device) -> Embedder:
+    """The model to train, on ``device``: ``model``, or the one the recipe names, built after seeding every
+    random generator with ``train.seed`` (the same initial weights on every rank); its positions checked,
+    and its activations recomputed in backward if ``train.gradient_checkpointing`` or ``train.recompute``
+    ask for it."""
+    cfg = recipe.train
+    seed_everything(cfg.seed)
+    model = (model if model is not None else build_model(recipe)).to(device)
+    check_positions(model, recipe.model.name)
+    if cfg.gradient_checkpointing or cfg.recompute == Recompute.SELECTIVE:
+        enable_recompute(model.encoder, selective=not cfg.gradient_checkpointing)
+    return model
 
 
 def build_model(recipe: Recipe) -> Embedder:
@@ -62,6 +91,32 @@ def load_training_sources(recipe: Recipe, curriculum: EasyToHardNegatives | None
                            f"that many (gtekit mine --num-negatives {requirements.min_count}), lower "
                            "data.curriculum.pool, or leave such rows out with data.skip_invalid=true")
         raise
+
+
+def check_sources(data: DataConfig, sources: list) -> None:
+    """No source repeats a text of the evaluation splits in ``data.guard_tasks``; the mixture names only
+    sources that exist."""
+    if data.guard_tasks:
+        check_no_evaluation_overlap(sources, data.guard_tasks)
+    check_mixture_names(data.weights, data.caps, data.prefixes, [s.name for s in sources])
+
+
+def source_sampler(recipe: Recipe, sources: list) -> SourceSampler:
+    """The sampler of the recipe's mixture (``data.alpha``, ``data.weights``, ``data.caps``), seeded with
+    ``train.seed``: every rank builds the same one, so all draw the same source and global batch each step."""
+    data, names = recipe.data, [s.name for s in sources]
+    return SourceSampler([s.shard_sizes for s in sources], recipe.train.batch_size, alpha=data.alpha,
+                         seed=recipe.train.seed, weights=[data.weights.get(n, 1.0) for n in names], names=names,
+                         caps=[data.caps.get(n) for n in names])
+
+
+def trained_parts(model: Embedder, temperature: Temperature, device: torch.device) -> nn.ModuleDict:
+    """Every module the optimizer trains and a checkpoint holds: the embedder, and a trainable temperature
+    (a ``LogitScale``, moved to ``device``) as ``logit_scale``."""
+    parts = nn.ModuleDict({"embedder": model})
+    if isinstance(temperature, nn.Module):
+        parts["logit_scale"] = temperature.to(device)
+    return parts
 
 
 def check_mixture_names(weights: dict, caps: dict, prefixes: dict, names: list[str]) -> None:

@@ -1,0 +1,66 @@
+"""Evaluate several models on the same tasks and write what ``EvalSettings`` asks for: ``gtekit eval`` and an
+eval stage of ``gtekit run`` both call :func:`evaluate_models`.
+
+1. the tasks: named tasks, a suite, BEIR folders (``beir_split``) and task files, in that order;
+2. each model loaded (``Embedder.load``) and run on them through ``runner.evaluate_tasks`` (and its cache);
+3. the comparison table (``results_report.format_table``), shown through ``echo`` as soon as it exists, then the
+   files asked for: the Markdown table, the bar chart, the results JSON in its ``ResultsLayout``.
+
+Depends on ``gtekit.model`` (to load the models) and this package.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..io.atomic import atomic_path
+from ..model.embedder import Embedder
+from .results_report import format_table, plot_results, write_json
+from .runner import evaluate_tasks
+from .settings import EvalSettings, ResultsLayout
+from .task_files import beir_task, load_task_file
+from .task_types import Task
+from .tasks import get_suite, get_tasks
+
+
+@dataclass(frozen=True)
+class ModelComparison:
+    """What :func:`evaluate_models` computed: one result per model, the number of tasks, the Markdown table."""
+
+    results: list[dict]  # {"model": label, "tasks": {task: scores}}, and "path" in the labelled-list layout
+    tasks: int
+    table: str
+
+
+def settings_tasks(settings: EvalSettings) -> list[Task]:
+    """The tasks ``settings`` name: named tasks, then a suite, then BEIR folders, then task files."""
+    tasks = get_tasks(settings.tasks) + (get_suite(settings.suite) if settings.suite else [])
+    tasks += [beir_task(Path(folder), settings.beir_split) for folder in settings.beir]
+    tasks += [load_task_file(Path(file)) for file in settings.task_files]
+    return tasks
+
+
+def evaluate_models(settings: EvalSettings, echo: Callable[[str], None] | None = None) -> ModelComparison:
+    """Evaluate every model of ``settings`` on its tasks, show the table through ``echo`` and write the files the
+    settings name (see the module docstring)."""
+    tasks = settings_tasks(settings)
+    labelled = settings.results_layout is ResultsLayout.LABELLED_LIST
+    results = []
+    for entry in settings.models:
+        model = Embedder.load(entry.model)
+        scores = evaluate_tasks(model, tasks, use_cache=settings.use_cache, batch_size=settings.batch_size)
+        results.append({"model": entry.label, "path": entry.model, "tasks": scores} if labelled
+                       else {"model": entry.label, "tasks": scores})
+    table = format_table(results)
+    if echo is not None:
+        echo(table)
+    if settings.markdown:
+        with atomic_path(Path(settings.markdown)) as tmp:
+            tmp.write_text(table + "\n", encoding="utf-8")
+    if settings.plot:
+        plot_results(results, Path(settings.plot))
+    if settings.results_json:
+        write_json(Path(settings.results_json), results if labelled or len(results) > 1 else results[0])
+    return ModelComparison(results, len(tasks), table)

@@ -1,0 +1,59 @@
+"""The settings of an evaluation (``gtekit eval``, and an eval stage of ``gtekit run``): which models, on which
+tasks, and which files the results go to. ``gtekit.config.from_dict`` builds them from a pipeline file; the
+command line builds them from its options.
+
+The results JSON comes in one of two layouts (:class:`ResultsLayout`): always a list with each model's label
+and the model it loaded (what an eval stage writes), or, for a single model, that model's result alone
+(what ``gtekit eval -o`` writes).
+
+Depends on ``gtekit.config``'s checks only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from ..config import ConfigError, parse_choice
+
+
+class ResultsLayout(StrEnum):
+    """The shape of the results JSON."""
+
+    LABELLED_LIST = "labelled_list"  # a list of {"model": label, "path": model, "tasks": {...}}, one per model
+    OBJECT_FOR_ONE = "object_for_one"  # one model: {"model", "tasks"}; several: a list of them
+
+
+@dataclass
+class EvalModel:
+    """One model to evaluate: one column of the comparison table."""
+
+    model: str = ""  # a model folder, bundled or hub name (in a pipeline, or {from: TRAIN_STAGE})
+    label: str = ""  # its column's name; default: the model (in a pipeline, the stage a reference names)
+
+    def __post_init__(self) -> None:
+        self.label = self.label or self.model
+
+
+@dataclass
+class EvalSettings:
+    """Models to compare on the same tasks, and where the results go."""
+
+    models: list[EvalModel] = field(default_factory=list)  # items: NAME, {from: STAGE} or {label, model}
+    tasks: list[str] = field(default_factory=list)  # named tasks, e.g. [STSBenchmark]
+    suite: str | None = None  # a named suite, e.g. offline
+    task_files: list[str] = field(default_factory=list)  # local YAML/JSON task definitions
+    beir: list[str] = field(default_factory=list)  # BEIR folders, as retrieval tasks
+    beir_split: str = "test"
+    batch_size: int = 64
+    use_cache: bool = True  # the embedding cache (~/.cache/gtekit/embeddings)
+    output_dir: str | None = None  # a pipeline stage's folder (default: output_dir/<stage name>)
+    results_json: str | None = None  # the results, as ``results_layout`` says (a stage: output_dir/results.json)
+    results_layout: ResultsLayout = ResultsLayout.LABELLED_LIST
+    markdown: str | None = None  # the comparison table (a stage: output_dir/results.md)
+    plot: str | None = None  # a PNG bar chart of the main scores
+
+    def __post_init__(self) -> None:
+        self.results_layout = parse_choice("results_layout", self.results_layout, ResultsLayout)
+        if not (self.tasks or self.suite or self.task_files or self.beir):
+            raise ConfigError("nothing to evaluate: give tasks, suite, task_files or beir")
