@@ -68,7 +68,7 @@ class System:
 def benchmark_texts(n: int, seed: int = 0) -> list[str]:
     """``n`` texts: half STS-B test sentences, 35 % stdlib docstrings, 15 % stdlib function sources."""
     from gtekit.data.extract.python_code import mine_python_pairs, stdlib_root
-    from gtekit.evaluation.sts import load_stsb
+    from gtekit.evaluation.tasks.sts import load_stsb
 
     rng = random.Random(seed)
     sts = load_stsb("test")

@@ -56,7 +56,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def stsb_sentences(count: int) -> list[str]:
     """The first ``count`` distinct sentences of STS-B test (first column, then second)."""
-    from gtekit.evaluation.sts import load_stsb
+    from gtekit.evaluation.tasks.sts import load_stsb
 
     data = load_stsb("test")
     return list(dict.fromkeys(data.sentences1 + data.sentences2))[:count]
@@ -108,7 +108,7 @@ def agreement(systems: dict[str, object], texts: list[str], batch_size: int) -> 
 def quality(systems: dict[str, object], batch_size: int) -> dict[str, dict[str, float]]:
     """Main score of each task for each system (STS-B: Spearman; code search: MRR@10, its main score)."""
     from gtekit.evaluation.runner import evaluate_tasks
-    from gtekit.evaluation.tasks import get_tasks
+    from gtekit.evaluation.tasks.named_tasks import get_tasks
 
     tasks = get_tasks(list(TASKS))
     return {name: {task: round(float(result["main_score"]), 5) for task, result in

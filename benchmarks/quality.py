@@ -65,7 +65,7 @@ def agreement(reference: list[np.ndarray], candidate: list[np.ndarray]) -> dict:
 def run(model: str, paths: list[str], batch_size: int = 64, log=print) -> dict:
     from gtekit.encode.engine import EncodeOptions, TextEncoder
     from gtekit.evaluation.runner import evaluate_tasks
-    from gtekit.evaluation.tasks import get_tasks
+    from gtekit.evaluation.tasks.named_tasks import get_tasks
 
     tasks = get_tasks(list(TASKS))
     results: dict = {"model": model, "tasks": list(TASKS), "paths": {}}

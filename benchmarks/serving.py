@@ -1,7 +1,7 @@
 """Load benchmark of ``gtekit serve``: throughput, latency, errors and memory under loopback load.
 
 1. *Requests*: ``num_requests`` embedding requests of 1 to ``max_texts`` real sentences each (movie
-   review sentences, ``gtekit.evaluation.offline_data.load_vader_movie_sentences``; a seeded draw);
+   review sentences, ``gtekit.evaluation.tasks.offline_data.load_vader_movie_sentences``; a seeded draw);
    the same requests at every concurrency level.
 2. *Server*: ``gtekit serve MODEL --port 0 --no-access-log`` in a subprocess (its default batching
    options unless ``server_args`` says otherwise), warmed up with concurrent requests of the longest
@@ -52,7 +52,7 @@ BASELINE_REQUESTS = 50  # requests encoded in this process, for comparison
 
 def request_texts(num_requests: int, max_texts: int, seed: int = 0) -> list[list[str]]:
     """``num_requests`` lists of 1..``max_texts`` sentences (seeded), from the VADER movie-review sentences."""
-    from gtekit.evaluation.offline_data import load_vader_movie_sentences
+    from gtekit.evaluation.tasks.offline_data import load_vader_movie_sentences
 
     sentences = list(load_vader_movie_sentences().texts)
     rng = random.Random(seed)

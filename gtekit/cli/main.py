@@ -21,7 +21,7 @@ multi-stage contrastive recipe.
   gtekit index build embeddings/ -o my-index --precision binary    faiss index; rescored with float32
   gtekit search my-index "how do I parse a date" -k 5
   gtekit eval all-MiniLM-L6-v2 --tasks STSBenchmark -o results.json
-  gtekit run recipes/multistage-example.yaml --dry-run     pre-train, mine, fine-tune, compare: one recipe
+  gtekit run recipes/multistage-example.yaml --dry-run     pre-train, mine, fine-tune, compare: one pipeline file
 """
 
 

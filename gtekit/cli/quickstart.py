@@ -48,10 +48,10 @@ def run_quickstart(output_dir: Path, overrides: list[str] = (), resume: bool = F
     """Run the quickstart and return ``{"before": {...}, "after": {...}, "change": {...}, "seconds": ...}``."""
     from ..config import load_recipe
     from ..data.extract.python_code import mine_python_pairs, split_by_module, stdlib_root, to_training_rows
-    from ..evaluation.code_search import evaluate_code_search
     from ..evaluation.guard import text_hash
     from ..evaluation.results_report import write_json
-    from ..evaluation.sts import evaluate_sts, load_stsb
+    from ..evaluation.tasks.code_search import evaluate_code_search
+    from ..evaluation.tasks.sts import evaluate_sts, load_stsb
     from ..model.embedder import Embedder
     from ..training.trainer import build_model, train
 

@@ -1,11 +1,11 @@
-"""`gtekit run`: the stages of a multi-stage recipe (``gtekit.pipeline``), in order, resuming where it stopped."""
+"""`gtekit run`: the stages of a pipeline file (``gtekit.pipeline``), in order, resuming where it stopped."""
 
 from __future__ import annotations
 
 import argparse
 
 DESCRIPTION = """\
-Run a multi-stage recipe: one YAML file that declares stages in order, each a data stage (`gtekit
+Run a pipeline: one YAML file (a pipeline file) that declares stages in order, each a data stage (`gtekit
 data build` of a mixture YAML), a train stage (a training recipe: model, data, loss, train, eval), a
 mine stage (`gtekit mine` settings: model, pairs, corpus, selection rules) or an eval stage (models
 to compare on tasks, a suite or task files). A stage reads an earlier stage's output by reference:
@@ -18,7 +18,7 @@ A run skips finished stages and starts at the first unfinished one; an interrupt
 resumes from its latest checkpoint. A finished stage whose config changed (or whose inputs were
 rerun since) is refused: rerun it and the stages after it with --rerun-from STAGE.
 
-recipe layout (recipes/quickstart.yaml and recipes/multistage-example.yaml are complete ones):
+pipeline file layout (recipes/quickstart.yaml and recipes/multistage-example.yaml are complete ones):
   output_dir: runs/multistage
   stages:
     - {name: corpus, kind: data, mixture: data/offline-mix.yaml}
@@ -40,9 +40,10 @@ examples:
 
 
 def add_parser(subcommands) -> argparse.ArgumentParser:
-    parser = subcommands.add_parser("run", help="run a multi-stage recipe (pre-train, mine, fine-tune, evaluate)",
+    parser = subcommands.add_parser("run", help="run a pipeline file: stages such as pre-train, mine, fine-tune, eval",
                                     description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("recipe", help="multi-stage YAML recipe (top-level output_dir and stages)")
+    parser.add_argument("pipeline_file", metavar="PIPELINE",
+                        help="pipeline YAML file (top-level output_dir and stages)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="STAGE.KEY=VALUE",
                         help="override a stage's value, e.g. --set pretrain.train.lr=1e-4 or --set mine.top_k=100; "
                              "--set output_dir=DIR moves every stage (repeatable)")
@@ -61,7 +62,7 @@ def add_parser(subcommands) -> argparse.ArgumentParser:
 def run(args) -> int:
     from ..pipeline import format_plan, load_pipeline, plan_run, run_pipeline
 
-    pipeline = load_pipeline(args.recipe, args.overrides)
+    pipeline = load_pipeline(args.pipeline_file, args.overrides)
     if args.dry_run:
         print(format_plan(pipeline, plan_run(pipeline, only=args.only, rerun_from=args.rerun_from)))
         return 0

@@ -20,9 +20,9 @@ from ..model.embedder import Embedder
 from .results_report import format_table, plot_results, write_json
 from .runner import evaluate_tasks
 from .settings import EvalSettings, ResultsLayout
-from .task_files import beir_task, load_task_file
-from .task_types import Task
-from .tasks import get_suite, get_tasks
+from .tasks.named_tasks import get_suite, get_tasks
+from .tasks.task_files import beir_task, load_task_file
+from .tasks.task_types import Task
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ import numpy as np
 
 from ..io.atomic import atomic_path
 from ..io.packages import cache_dir
-from .offline_data import normalise
+from .tasks.offline_data import normalise
 
 GUARD_VERSION = "1"
 GUARD_BLOCK = 65536  # texts hashed at a time
@@ -31,7 +31,7 @@ def protected_hashes(task_name: str) -> np.ndarray:
     path = cache_dir() / "guard" / f"{task_name}-v{GUARD_VERSION}.npy"
     if path.is_file():
         return np.load(path)
-    from .tasks import get_tasks
+    from .tasks.named_tasks import get_tasks
 
     (task,) = get_tasks([task_name])
     hashes = np.unique(np.fromiter((text_hash(t) for t in task.texts()), dtype=np.uint64))
@@ -42,7 +42,7 @@ def protected_hashes(task_name: str) -> np.ndarray:
 
 def expand_task_names(names: Sequence[str]) -> list[str]:
     """Task names, with suite names replaced by their tasks."""
-    from .tasks import SUITES, TASKS
+    from .tasks.named_tasks import SUITES, TASKS
 
     expanded: list[str] = []
     for name in names:
@@ -64,7 +64,7 @@ def check_no_evaluation_overlap(sources: Iterable, task_names: Sequence[str]) ->
     is trusted, and not read, for the tasks its mixture's manifest lists under ``evaluation_tasks``:
     ``gtekit data build`` dropped every pair whose query or positive hashes (:func:`text_hash`) to one of
     those tasks' texts when it wrote the shards (its shards hold no negatives)."""
-    from .tasks import SUITES
+    from .tasks.named_tasks import SUITES
 
     tasks = expand_task_names(task_names)
     protected: dict[str, np.ndarray] = {}

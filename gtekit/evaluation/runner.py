@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from .embedding_cache import EmbeddingCache, cache_disabled
-from .task_types import Encode, Task
+from .tasks.task_types import Encode, Task
 
 logger = logging.getLogger(__name__)
 

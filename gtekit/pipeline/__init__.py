@@ -1,6 +1,6 @@
 """The GTE pipeline in one YAML file, run by ``gtekit run``: pre-train → mine → fine-tune → evaluate.
 
-A pipeline file (the "multi-stage recipe" of ``gtekit run``'s help) declares stages in order; a train
+A pipeline file (``gtekit run PIPELINE``) declares stages in order; a train
 stage's settings are a training recipe (``gtekit.config.Recipe``), the one thing gtekit calls a recipe.
 The other stages' settings are the dataclasses their commands build from their options, each in its
 stage's package: ``gtekit.data.mixture_build.DataBuildSettings``, ``gtekit.negatives.settings.MineSettings``,

@@ -1,6 +1,6 @@
 """Reading a pipeline file: stages declared in order in one YAML file, parsed and checked before anything runs.
 
-The file is what ``gtekit run RECIPE`` takes (its help calls it a multi-stage recipe); a train stage's
+The file is what ``gtekit run PIPELINE`` takes; a train stage's
 settings are a training recipe (``gtekit.config.Recipe``).
 
 ``load_pipeline("recipes/multistage-example.yaml", ["pretrain.train.steps=2"])`` -> ``Pipeline``::
@@ -40,7 +40,7 @@ model names and output folders are relative to the working directory. The YAML, 
 stage's settings go through ``gtekit.config``'s loader.
 
 Depends on ``gtekit.config``, ``definition`` and the settings dataclass of each stage's package (which check
-their own values as they are made); the task names are checked against ``gtekit.evaluation.tasks``; running
+their own values as they are made); the task names are checked against ``gtekit.evaluation.tasks.named_tasks``; running
 stages is ``stages``.
 """
 
@@ -75,7 +75,7 @@ def pipeline_from_dict(data: Any, *, where: str = "pipeline", base: Path | None 
     """The pipeline of a pipeline file's content ``data``; ``where`` names it in errors and data paths that match
     nothing from the working directory are taken relative to ``base``."""
     if not isinstance(data, dict):
-        raise ConfigError(f"{where}: a multi-stage recipe is a mapping with {' and '.join(TOP_LEVEL_KEYS)}")
+        raise ConfigError(f"{where}: a pipeline file is a mapping with {' and '.join(TOP_LEVEL_KEYS)}")
     unknown = [key for key in data if key not in TOP_LEVEL_KEYS]
     if unknown:
         raise ConfigError(f"{where}: unknown key {unknown[0]!r}; valid keys: {', '.join(TOP_LEVEL_KEYS)} (stage "
@@ -296,7 +296,7 @@ def _check_task_names(pipeline: Pipeline, where: str) -> None:
                       (stage.name, "suite", [settings.suite] if settings.suite is not None else [], True, False)]
     if not any(names for _, _, names, _, _ in named):
         return
-    from ..evaluation.tasks import SUITES, TASKS
+    from ..evaluation.tasks.named_tasks import SUITES, TASKS
 
     for stage, key, names, suites, tasks in named:
         known = (set(SUITES) if suites else set()) | (set(TASKS) if tasks else set())

@@ -1,4 +1,4 @@
-"""Running a multi-stage recipe: each stage through the library function its command calls, in order.
+"""Running a pipeline file: each stage through the library function its command calls, in order.
 
 ``run_pipeline(pipeline)`` goes through the stages: a finished one is skipped, an interrupted train
 stage resumes from its latest checkpoint (``train(recipe, resume=True)``), any other runs; its

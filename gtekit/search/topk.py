@@ -2,7 +2,7 @@
 
 - :func:`exact_top_k`: exact inner-product top-k of queries against a corpus (an array, a memory map,
   or a store's blocks), chunked over queries and corpus so memory stays bounded. Evaluation's retrieval
-  (``gtekit.evaluation.retrieval_metrics.search_top_k``), mining's exact candidate search
+  (``gtekit.evaluation.metrics.retrieval.search_top_k``), mining's exact candidate search
   (``gtekit.negatives.candidate_search``) and the reference that approximate indexes are measured
   against all call it;
 - :func:`rescore_top_k`: exact scores of candidate rows proposed by a compact index, then the best k;

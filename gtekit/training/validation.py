@@ -29,8 +29,8 @@ class Validation:
 
     def tasks(self) -> list:
         if self._tasks is None:
-            from ..evaluation.task_files import load_task_file
-            from ..evaluation.tasks import get_tasks
+            from ..evaluation.tasks.named_tasks import get_tasks
+            from ..evaluation.tasks.task_files import load_task_file
 
             self._tasks = get_tasks(self.config.tasks) + [load_task_file(Path(f)) for f in self.config.task_files]
         return self._tasks

@@ -31,3 +31,8 @@ def assert_help_explains_every_option(*path: str, capsys) -> str:
         for flag in action.option_strings:
             assert flag in text
     return text
+
+
+# the fixtures of the data commands' tests, shared with tests/data/
+from tests.data.conftest import packages  # noqa: E402, F401
+from tests.data.extract.conftest import mine_cli, read_rows, write_tree  # noqa: E402, F401

@@ -1,5 +1,5 @@
 """`gtekit data`: the group lists extract, build and stats; `data mine` is still `data extract`. The commands
-themselves are tested in tests/data/test_data_commands.py and tests/data/extract/test_extract_command.py."""
+themselves are tested in tests/cli/test_data_build.py and tests/cli/test_data_extract.py."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """`gtekit encode` through the root command: text and JSONL inputs into one .npy, and a bad input row as a message.
-The shards, resuming and worker processes are tested in tests/encode/test_encode_command.py."""
+The shards, resuming and worker processes are tested in tests/encode/test_encode_files.py."""
 
 from __future__ import annotations
 

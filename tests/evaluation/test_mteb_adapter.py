@@ -20,10 +20,10 @@ from mteb.mocks.mock_tasks import MockClassificationTask, MockRetrievalTask, Moc
 from mteb.types import PromptType
 
 from gtekit import Embedder
-from gtekit.evaluation.beir import RetrievalData, evaluate_retrieval
-from gtekit.evaluation.classification import classification_scores
+from gtekit.evaluation.metrics.classification import classification_scores
 from gtekit.evaluation.mteb_adapter import MtebEncoder, mteb_name, text_kind
-from gtekit.evaluation.sts import sts_scores
+from gtekit.evaluation.tasks.beir import RetrievalData, evaluate_retrieval
+from gtekit.evaluation.tasks.sts import sts_scores
 from tests.helpers import make_tiny_embedder
 
 SUBJECTS = ["the cat", "a stock trader", "the football team", "my grandmother", "the new phone", "a storm"]

@@ -21,7 +21,7 @@ def row_cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def test_minilm_onnx_matches_pytorch_and_sentence_transformers_on_stsb(tmp_path):
     from sentence_transformers import SentenceTransformer
 
-    from gtekit.evaluation.sts import load_stsb
+    from gtekit.evaluation.tasks.sts import load_stsb
     from gtekit.model.model_files import resolve_model_folder
 
     data = load_stsb("test")

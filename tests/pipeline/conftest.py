@@ -1,4 +1,4 @@
-"""A tiny multi-stage recipe: pre-train -> mine -> fine-tune -> compare, on a random tiny BERT and JSONL files
+"""A tiny pipeline file: pre-train -> mine -> fine-tune -> compare, on a random tiny BERT and JSONL files
 written in a temporary folder (2 training steps per stage, ~40 pairs to mine, one local STS task)."""
 
 from __future__ import annotations

@@ -126,7 +126,7 @@ def test_validation_every_n_steps_keeps_the_best_model(tiny_model_dir, sources, 
 
 
 def test_refuses_to_train_on_an_evaluation_split(tiny_model_dir, tmp_path):
-    from gtekit.evaluation.sts import load_stsb
+    from gtekit.evaluation.tasks.sts import load_stsb
 
     test = load_stsb("test")
     leaked = tmp_path / "leaked.jsonl"

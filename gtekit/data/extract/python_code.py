@@ -24,7 +24,7 @@ package never lands on both sides. Pairs mined from the standard library are und
 Software Foundation License (PSF-2.0); record that with the files written from them.
 
 :func:`mine_python` is the common miner interface (``MinedPair`` with doc_id = top-level module,
-``MineReport``) over several roots, used by ``gtekit data mine python``.
+``MineReport``) over several roots, used by ``gtekit data extract python``.
 
 Depends only on the standard library and ``base``; nothing else in gtekit.
 """

@@ -1,4 +1,4 @@
-"""Fixtures for the miner tests: write a tree of fixture files; run `gtekit data mine` and read what it wrote."""
+"""Fixtures for the miner tests: write a tree of fixture files; run `gtekit data extract` and read what it wrote."""
 
 from __future__ import annotations
 
@@ -30,11 +30,11 @@ def write_tree() -> Callable[[Path, dict[str, str | bytes]], Path]:
 
 @pytest.fixture
 def mine_cli(tmp_path: Path, capsys) -> Callable[..., tuple[int, str, Path]]:
-    """``mine_cli(ARGS...)`` runs ``gtekit data mine ARGS... -o OUT``; returns (exit code, output, OUT)."""
+    """``mine_cli(ARGS...)`` runs ``gtekit data extract ARGS... -o OUT``; returns (exit code, output, OUT)."""
 
     def run(*args: str) -> tuple[int, str, Path]:
         out = tmp_path / "mined"
-        code = main(["data", "mine", *args, "-o", str(out)])
+        code = main(["data", "extract", *args, "-o", str(out)])
         captured = capsys.readouterr()
         return code, captured.out + captured.err, out
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from gtekit.evaluation.runner import evaluate_tasks
-from gtekit.evaluation.tasks import SUITES, TASKS, get_suite
+from gtekit.evaluation.tasks.named_tasks import SUITES, TASKS, get_suite
 
 pytestmark = pytest.mark.slow
 

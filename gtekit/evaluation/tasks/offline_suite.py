@@ -19,9 +19,9 @@ from functools import cache
 
 import numpy as np
 
-from ..data.extract.python_code import CodePair, mine_python_pairs, split_by_module, stdlib_root
-from ..io.atomic import atomic_path
-from ..io.packages import cache_dir
+from ...data.extract.python_code import CodePair, mine_python_pairs, split_by_module, stdlib_root
+from ...io.atomic import atomic_path
+from ...io.packages import cache_dir
 from .offline_code_data import load_humaneval
 from .offline_data import (
     LabelledTexts,

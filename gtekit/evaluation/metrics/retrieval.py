@@ -22,7 +22,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..search.topk import ExactKernel, exact_top_k
+from ...search.topk import ExactKernel, exact_top_k
 
 Qrels = dict[str, dict[str, int]]  # query id -> {doc id: relevance (int, >= 1 relevant)}
 Run = dict[str, dict[str, float]]  # query id -> {doc id: score}

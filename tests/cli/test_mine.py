@@ -8,8 +8,7 @@ import pytest
 
 from gtekit.cli.main import build_parser, main
 from gtekit.data.pairs import read_pairs
-
-from .conftest import write_pairs
+from tests.negatives.conftest import write_pairs
 
 
 def test_help_has_an_example_and_explains_every_option(capsys):

@@ -9,7 +9,7 @@ from mteb.abstasks.sts import AbsTaskSTS
 from mteb.abstasks.task_metadata import TaskMetadata
 from mteb.mocks.mock_tasks.sts import general_args
 
-from gtekit.evaluation.sts import sts_scores
+from gtekit.evaluation.tasks.sts import sts_scores
 from tests.helpers import TableEncoder
 
 

@@ -31,7 +31,7 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, average_precision_score, f1_score, precision_score, recall_score
 
-from .retrieval_metrics import search_top_k
+from .retrieval import search_top_k
 
 
 def classification_scores(train_embeddings: np.ndarray, train_labels: Sequence | np.ndarray,

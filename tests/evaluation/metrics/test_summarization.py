@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy.stats import pearsonr, spearmanr
 
-from gtekit.evaluation.summarization import predicted_scores, summarization_scores
+from gtekit.evaluation.metrics.summarization import predicted_scores, summarization_scores
 from tests.helpers import TableEncoder
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gtekit.evaluation.pair_classification import (
+from gtekit.evaluation.metrics.pair_classification import (
     best_accuracy_threshold,
     best_f1_threshold,
     pair_classification_scores,

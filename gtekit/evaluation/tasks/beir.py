@@ -31,10 +31,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Literal
 
-from .retrieval_metrics import DEFAULT_K_VALUES, Qrels, evaluate_run, run_from_top_k, search_top_k
+from ..metrics.retrieval import DEFAULT_K_VALUES, Qrels, evaluate_run, run_from_top_k, search_top_k
 
 if TYPE_CHECKING:
-    from .embedding_cache import EmbeddingCache
+    from ..embedding_cache import EmbeddingCache
 
 UnknownIds = Literal["error", "skip", "keep"]
 UNKNOWN_ID_MODES = ("error", "skip", "keep")

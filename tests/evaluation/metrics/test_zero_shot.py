@@ -7,7 +7,7 @@ import pytest
 from sklearn.metrics import accuracy_score, f1_score
 from sklearn.metrics.pairwise import cosine_similarity
 
-from gtekit.evaluation.zero_shot import verbalise, zero_shot_predict, zero_shot_scores
+from gtekit.evaluation.metrics.zero_shot import verbalise, zero_shot_predict, zero_shot_scores
 from tests.helpers import TableEncoder
 
 

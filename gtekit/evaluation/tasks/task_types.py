@@ -13,15 +13,15 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from .classification import classification_scores, knn_classification_scores
-from .clustering import clustering_scores
+from ..metrics.classification import classification_scores, knn_classification_scores
+from ..metrics.clustering import clustering_scores
+from ..metrics.pair_classification import pair_classification_scores
+from ..metrics.reranking import reranking_scores
+from ..metrics.retrieval import evaluate_run, run_from_top_k, search_top_k
+from ..metrics.summarization import summarization_scores
+from ..metrics.zero_shot import zero_shot_scores
 from .code_search import code_search_scores, unique_query_pairs
-from .pair_classification import pair_classification_scores
-from .reranking import reranking_scores
-from .retrieval_metrics import evaluate_run, run_from_top_k, search_top_k
 from .sts import sts_scores
-from .summarization import summarization_scores
-from .zero_shot import zero_shot_scores
 
 
 class Encode(Protocol):

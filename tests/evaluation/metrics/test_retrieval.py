@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import pytrec_eval
 
-from gtekit.evaluation.retrieval_metrics import (
+from gtekit.evaluation.metrics.retrieval import (
     evaluate_run,
     per_query_metrics,
     run_from_top_k,
@@ -194,7 +194,7 @@ def test_run_from_top_k_feeds_evaluate_run() -> None:
 
 
 def test_sampled_pool_mrr_matches_a_direct_count():
-    from gtekit.evaluation.code_search import sampled_pool_mrr
+    from gtekit.evaluation.tasks.code_search import sampled_pool_mrr
 
     rng = np.random.default_rng(3)
     queries, codes = rng.normal(size=(40, 8)), rng.normal(size=(60, 8))

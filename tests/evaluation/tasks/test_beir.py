@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import pytrec_eval
 
-from gtekit.evaluation.beir import RetrievalData, evaluate_retrieval, load_beir
 from gtekit.evaluation.embedding_cache import EmbeddingCache
+from gtekit.evaluation.tasks.beir import RetrievalData, evaluate_retrieval, load_beir
 
 TOPICS = ["cats", "dogs", "rivers", "stars", "bread"]
 QRELS_HEADER = "query-id\tcorpus-id\tscore"

@@ -28,7 +28,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..io.packages import fetch_package
+from ...io.packages import fetch_package
 
 SPLITS = ("train", "test")
 TEST_FRACTION = 0.3

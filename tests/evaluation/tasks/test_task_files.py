@@ -9,7 +9,7 @@ import pytest
 from gtekit.cli.main import main
 from gtekit.evaluation.results_report import format_table, plot_results
 from gtekit.evaluation.runner import evaluate_tasks
-from gtekit.evaluation.task_files import TaskFileError, load_task_file
+from gtekit.evaluation.tasks.task_files import TaskFileError, load_task_file
 
 WORDS = ["cat", "dog", "car", "bus", "tree", "rose", "piano", "violin"]
 GROUPS = {"cat": "animal", "dog": "animal", "car": "vehicle", "bus": "vehicle", "tree": "plant", "rose": "plant",

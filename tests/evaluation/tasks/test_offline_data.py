@@ -15,9 +15,9 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from gtekit.evaluation import offline_code_data, offline_data
-from gtekit.evaluation.offline_code_data import load_humaneval, query_and_code, strip_doctest_examples
-from gtekit.evaluation.offline_data import (
+from gtekit.evaluation.tasks import offline_code_data, offline_data
+from gtekit.evaluation.tasks.offline_code_data import load_humaneval, query_and_code, strip_doctest_examples
+from gtekit.evaluation.tasks.offline_data import (
     fix_cp1252,
     hash_split,
     load_disaster_tweets,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .retrieval_metrics import evaluate_run, run_from_top_k, search_top_k
+from ..metrics.retrieval import evaluate_run, run_from_top_k, search_top_k
 
 CODE_SEARCH_K = (1, 5, 10, 100)
 

@@ -15,7 +15,7 @@ from mteb.mocks.mock_tasks.reranking import general_args
 from sklearn.metrics import average_precision_score
 from sklearn.metrics.pairwise import cosine_similarity
 
-from gtekit.evaluation.reranking import candidate_scores, reranking_scores
+from gtekit.evaluation.metrics.reranking import candidate_scores, reranking_scores
 from tests.helpers import TableEncoder
 
 

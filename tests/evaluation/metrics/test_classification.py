@@ -10,7 +10,7 @@ from sklearn.exceptions import ConvergenceWarning, UndefinedMetricWarning
 from sklearn.neighbors import KNeighborsClassifier
 from threadpoolctl import threadpool_limits
 
-from gtekit.evaluation.classification import (
+from gtekit.evaluation.metrics.classification import (
     classification_scores,
     knn_classification_scores,
     knn_predict,
