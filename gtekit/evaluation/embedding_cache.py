@@ -1,24 +1,29 @@
-"""An on-disk cache of text embeddings keyed by (model weights, text), so that evaluating the same
-model twice encodes each text once.
+"""An on-disk cache of text embeddings keyed by (model weights, request), so that evaluating the same
+model twice on the same texts encodes them once, and reads back exactly what a fresh encode returns.
 
 Layout, under ``root`` (default ``gtekit.io.packages.cache_dir() / "embeddings"``)::
 
-    <model fingerprint>/shard-<uuid>/    an embedding store (``gtekit.io.embedding_store``) of one write:
-        manifest.json                    its shard entry holds the SHA-256 of the .npy
-        part-00000.npy                   float32 (N, H)
-        part-00000.parquet               ``id``: each row's key; ``text``: the text
+    <model fingerprint>/request-<key>-<uuid>/  an embedding store (``gtekit.io.embedding_store``) of one request:
+        manifest.json                         its shard entry holds the SHA-256 of the .npy
+        part-00000.npy                        float32 (N, H), row i = text i of the request
+        part-00000.parquet                    ``id``: each row's text key; ``text``: the text
 
 The fingerprint (``model_fingerprint``) is a sha256 over the encoder's weights, its config, the
-tokenizer and the embedder's settings (pooling, prefixes, max length, ...). A row's key is a sha256
-of (kind, normalize, text), so query and document prefixes and normalised and raw vectors never mix.
+tokenizer and the embedder's settings (pooling, prefixes, max length, ...). The request key
+(``request_key``) is a sha256 of (kind, normalize, batch size, the texts in order).
+
+Why whole requests and not single texts: a text's embedding depends, in its last bits (~1e-6), on the
+other texts of its batch (padding length and matrix shapes change the order of floating-point sums).
+A cache that mixed rows encoded in different batches would make a score depend on what was cached
+before. Keyed by request, a cached read is bitwise the array ``model.encode`` returns for that request,
+so scores are the same with a cold cache, a warm cache and no cache (``tests/evaluation``).
 
 Stores are append-only. Each write builds its store under a temporary name and renames the folder
 into place under a fresh uuid: processes sharing a cache never overwrite each other, and a reader
 sees whole stores only. A store that does not open (``EncodedShards.open``: an unreadable manifest,
-a missing or truncated file), or whose ``.npy`` does not match its checksum, is ignored with a
-warning and its texts are encoded again: the cache never crashes an evaluation and never returns
-another text's vector. Embeddings computed on another device may differ from a fresh encode in the
-last bits.
+a missing or truncated file), whose ``.npy`` does not match its checksum, or whose texts are not the
+request's, is ignored with a warning and the request is encoded again: the cache never crashes an
+evaluation and never returns another text's vector.
 
 ``GTEKIT_NO_EMBEDDING_CACHE=1`` turns the cache off (``cached_encode`` just encodes).
 Depends on numpy, pyarrow and torch, on ``gtekit.io`` for the cache root and the store, and on the
@@ -114,8 +119,17 @@ def _tokenizer_bytes(tokenizer) -> bytes:
 
 
 def text_key(text: str, kind: str | None, normalize: bool) -> str:
-    """The cache key of one text: sha256 of (kind, normalize, text)."""
+    """The key of one text: sha256 of (kind, normalize, text); the ``id`` of its row in a store."""
     return hashlib.sha256(f"{kind or '-'}\0{int(normalize)}\0{text}".encode()).hexdigest()
+
+
+def request_key(texts: Sequence[str], kind: str | None, normalize: bool, batch_size: int) -> str:
+    """The key of one request: sha256 of (kind, normalize, batch size, each text with its length), in order."""
+    digest = hashlib.sha256(f"{kind or '-'}\0{int(normalize)}\0{batch_size}\0{len(texts)}\n".encode())
+    for text in texts:
+        data = text.encode("utf-8", "surrogatepass")
+        digest.update(f"{len(data)}:".encode() + data)
+    return digest.hexdigest()
 
 
 def cache_disabled() -> bool:
@@ -128,154 +142,74 @@ class EmbeddingCache:
 
     >>> cache = EmbeddingCache()
     >>> vectors = cache.cached_encode(model, ["a cat", "a dog"], kind="query")  # encodes
-    >>> vectors = cache.cached_encode(model, ["a cat", "a dog"], kind="query")  # reads back
+    >>> vectors = cache.cached_encode(model, ["a cat", "a dog"], kind="query")  # reads back, bitwise equal
     """
 
     def __init__(self, root: str | Path | None = None) -> None:
         if root is None:
             root = os.environ.get(ROOT_ENV) or cache_dir() / "embeddings"
         self.root = Path(root)
-        self._stores: dict[str, _ModelStores] = {}
 
     def cached_encode(self, model, texts: Sequence[str], *, kind: str | None = None, batch_size: int = 64,
                       normalize: bool | None = True) -> np.ndarray:
-        """``model.encode(texts, ...)`` as float32 (N, H) in input order, encoding only texts not cached.
+        """``model.encode(texts, ...)`` as float32 (N, H) in input order: read back when this model encoded
+        this exact request before, else encoded and written as one store.
 
-        Each distinct missing text is encoded once and the new rows are appended as one store.
         ``normalize=None`` means the model's own setting, as in ``Embedder.encode``.
         """
         texts = [texts] if isinstance(texts, str) else list(texts)
         normalize = model.settings.normalize if normalize is None else bool(normalize)
         if cache_disabled() or not texts:
-            return np.asarray(model.encode(texts, batch_size=batch_size, normalize=normalize, kind=kind),
-                              dtype=np.float32)
+            return self._encode(model, texts, kind, batch_size, normalize)
         fingerprint = model_fingerprint(model)
-        stores = self._stores_of(fingerprint)
+        folder = self.root / fingerprint
+        key = request_key(texts, kind, normalize, batch_size)
         keys = [text_key(text, kind, normalize) for text in texts]
-        located = stores.locate(keys)  # key -> (store, row), for the cached ones
-        missing = {key: text for key, text in zip(keys, texts, strict=True) if key not in located}  # distinct
-        if missing:
-            new = np.asarray(model.encode(list(missing.values()), batch_size=batch_size, normalize=normalize,
-                                          kind=kind), dtype=np.float32)  # (M, H)
-            header = ShardsHeader(model=str(getattr(model, "source", "") or fingerprint), dimension=new.shape[1],
-                                  normalized=normalize, kind=kind, options={"model_fingerprint": fingerprint})
-            store = stores.append(list(missing), list(missing.values()), new, header)
-            located.update((key, (store, row)) for row, key in enumerate(missing))
-        return stores.gather([located[key] for key in keys])
-
-    def _stores_of(self, fingerprint: str) -> _ModelStores:
-        if fingerprint not in self._stores:
-            self._stores[fingerprint] = _ModelStores(self.root / fingerprint)
-        return self._stores[fingerprint]
-
-
-class _ModelStores:
-    """The stores of one model: an index key -> (store, row), read lazily and refreshed on each lookup."""
-
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        self.index: dict[str, tuple[str, int]] = {}
-        self.seen: set[str] = set()  # store names whose manifests were read (good or bad)
-        self.opened: dict[str, EncodedShards] = {}  # store name -> its opened (not yet verified) store
-        self.arrays: dict[str, np.ndarray] = {}  # store name -> verified (N, H) array
-        self.bad: set[str] = set()
-
-    def locate(self, keys: list[str]) -> dict[str, tuple[str, int]]:
-        """{key: (store, row)} for each key held by a good store; a store failing its check is dropped."""
-        self._refresh()
-        while True:
-            located = {key: self.index[key] for key in dict.fromkeys(keys) if key in self.index}
-            stores = {store for store, _ in located.values()}
-            if all([self._array(store) is not None for store in stores]):  # a list: check every store
-                return located
-            self._rebuild_index()  # the keys of a bad store may also be in a good one
-
-    def gather(self, places: list[tuple[str, int]]) -> np.ndarray:
-        """Rows at (store, row) ``places`` (checked by ``locate`` or just appended) -> float32 (N, H)."""
-        by_store: dict[str, tuple[list[int], list[int]]] = {}  # store -> (output positions, store rows)
-        for position, (store, row) in enumerate(places):
-            positions, rows = by_store.setdefault(store, ([], []))
-            positions.append(position)
-            rows.append(row)
-        dim = self.arrays[places[0][0]].shape[1]
-        output = np.empty((len(places), dim), dtype=np.float32)
-        for store, (positions, rows) in by_store.items():
-            output[positions] = self.arrays[store][rows]
-        return output
-
-    def append(self, keys: list[str], texts: list[str], embeddings: np.ndarray, header: ShardsHeader) -> str:
-        """Write one store of ``keys`` (as ids), ``texts`` and ``embeddings`` (atomically) and return its name;
-        a failed write warns, and the rows are then kept in memory only."""
-        name = f"shard-{uuid.uuid4().hex}"
-        embeddings = np.ascontiguousarray(embeddings, dtype=np.float32)
-        try:
-            with atomic_path(self.folder / name) as tmp:
-                tmp.mkdir()
-                shard = write_shard(tmp, 0, keys, texts, embeddings, checksum=True)
-                write_manifest(tmp, header, len(keys), [shard], complete=True)
-        except OSError as error:
-            warnings.warn(f"embedding cache: could not write {self.folder / name} ({error}); continuing without it",
-                          RuntimeWarning, stacklevel=3)
-        self.seen.add(name)
-        self.arrays[name] = embeddings
-        for row, key in enumerate(keys):
-            self.index.setdefault(key, (name, row))
-        return name
-
-    def _refresh(self) -> None:
-        """Index the stores written (by any process) since the last look."""
-        if not self.folder.is_dir():
-            return
-        for folder in sorted(self.folder.glob("shard-*")):
-            if folder.name in self.seen or not folder.is_dir():
-                continue
-            self.seen.add(folder.name)
-            keys = self._read_keys(folder)
-            if keys is None:
-                self.bad.add(folder.name)
-                continue
-            for row, key in enumerate(keys):
-                self.index.setdefault(key, (folder.name, row))
-
-    def _rebuild_index(self) -> None:
-        self.index.clear()
-        self.seen = set(self.bad)
-        for name in list(self.arrays):
-            if name in self.bad:
-                del self.arrays[name]
-        self._refresh()
-
-    def _read_keys(self, folder: Path) -> list[str] | None:
-        try:
-            store = EncodedShards.open(folder)
-            keys = store.ids()
-        except (OSError, ShardsFormatError, pa.ArrowException) as error:
-            return self._ignore(folder, f"not a whole embedding store ({type(error).__name__}: {error})")
-        if len(keys) != len(store) or not all(shard.sha256 for shard in store.shards):
-            return self._ignore(folder, "its manifest does not describe a cached write")
-        self.opened[folder.name] = store
-        return keys
-
-    def _array(self, name: str) -> np.ndarray | None:
-        """The store's (N, H) float32 rows after checking its files against their checksums, or None."""
-        if name in self.bad:
-            return None
-        if name not in self.arrays:
-            store = self.opened[name]
-            try:
-                store = EncodedShards.open(store.folder, verify=True)
-                array = store.embeddings(mmap=True)
-            except (OSError, ShardsFormatError) as error:
-                return self._bad(name, store.folder, f"{type(error).__name__}: {error}")
-            self.arrays[name] = array
-        return self.arrays[name]
-
-    def _bad(self, name: str, path: Path, why: str) -> None:
-        self.bad.add(name)
-        return self._ignore(path, why)
+        for store in sorted(folder.glob(f"request-{key}-*")):
+            found = _read_store(store, keys)
+            if found is not None:
+                return found
+        embeddings = self._encode(model, texts, kind, batch_size, normalize)
+        header = ShardsHeader(model=str(getattr(model, "source", "") or fingerprint), dimension=embeddings.shape[1],
+                              normalized=normalize, kind=kind,
+                              options={"model_fingerprint": fingerprint, "request": key, "batch_size": batch_size})
+        _write_store(folder / f"request-{key}-{uuid.uuid4().hex[:12]}", keys, texts, embeddings, header)
+        return embeddings
 
     @staticmethod
-    def _ignore(path: Path, why: str) -> None:
-        warnings.warn(f"embedding cache: ignoring {path}: {why}; its texts will be encoded again",
-                      RuntimeWarning, stacklevel=4)
-        return None
+    def _encode(model, texts: list[str], kind: str | None, batch_size: int, normalize: bool) -> np.ndarray:
+        return np.ascontiguousarray(model.encode(texts, batch_size=batch_size, normalize=normalize, kind=kind),
+                                    dtype=np.float32)
+
+
+def _read_store(folder: Path, keys: list[str]) -> np.ndarray | None:
+    """The (N, H) float32 rows of a cached request after checking checksums and row keys, or None (warned)."""
+    try:
+        store = EncodedShards.open(folder, verify=True)
+        if not all(shard.sha256 for shard in store.shards):
+            return _ignore(folder, "its manifest does not describe a cached write")
+        if store.ids() != keys:
+            return _ignore(folder, "its texts are not the request's")
+        return np.array(store.embeddings(mmap=False), dtype=np.float32)
+    except (OSError, ShardsFormatError, pa.ArrowException) as error:
+        return _ignore(folder, f"not a whole embedding store ({type(error).__name__}: {error})")
+
+
+def _write_store(folder: Path, keys: list[str], texts: list[str], embeddings: np.ndarray,
+                 header: ShardsHeader) -> None:
+    """Write one store atomically; a failed write warns and the request is simply not cached."""
+    try:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(folder) as tmp:
+            tmp.mkdir()
+            shard = write_shard(tmp, 0, keys, texts, embeddings, checksum=True)
+            write_manifest(tmp, header, len(keys), [shard], complete=True)
+    except OSError as error:
+        warnings.warn(f"embedding cache: could not write {folder} ({error}); continuing without it",
+                      RuntimeWarning, stacklevel=3)
+
+
+def _ignore(path: Path, why: str) -> None:
+    warnings.warn(f"embedding cache: ignoring {path}: {why}; its texts will be encoded again",
+                  RuntimeWarning, stacklevel=4)
+    return None

@@ -1,4 +1,5 @@
-"""The embedding cache: read-back without encoding, keys, fingerprints, corrupt stores, two writer processes."""
+"""The embedding cache: read-back without encoding, bitwise equal to a fresh encode, keys, fingerprints, corrupt
+stores, two writer processes."""
 
 from __future__ import annotations
 
@@ -66,7 +67,7 @@ def encoded(model) -> list[str]:
 
 def shards(root: Path) -> list[Path]:
     """The .npy file of each cached write (one embedding store each)."""
-    return sorted(root.glob("*/shard-*/part-*.npy"))
+    return sorted(root.glob("*/request-*/part-*.npy"))
 
 
 # ----------------------------------------------------------------- read-back
@@ -74,26 +75,55 @@ def test_second_call_encodes_nothing(tmp_path: Path, tiny_embedder) -> None:
     texts = ["a cat sat on the mat", "dogs bark", "a cat sat on the mat", "rivers flow to the sea"]
     model = Counting(tiny_embedder)
     first = EmbeddingCache(tmp_path).cached_encode(model, texts, kind="query")
-    assert model.calls == [["a cat sat on the mat", "dogs bark", "rivers flow to the sea"]]  # distinct, once
-    np.testing.assert_allclose(first, tiny_embedder.encode(texts, kind="query", normalize=True), atol=1e-5)
-    assert first.dtype == np.float32 and np.array_equal(first[0], first[2])
+    assert model.calls == [texts]  # the request as asked, so its batches are a fresh encode's batches
+    np.testing.assert_array_equal(first, tiny_embedder.encode(texts, kind="query", normalize=True))
+    assert first.dtype == np.float32
 
-    again = EmbeddingCache(tmp_path).cached_encode(model, texts, kind="query")  # a fresh index, read from disk
+    again = EmbeddingCache(tmp_path).cached_encode(model, texts, kind="query")  # a fresh cache, read from disk
     assert len(model.calls) == 1 and np.array_equal(again, first)
 
-    more = EmbeddingCache(tmp_path).cached_encode(model, ["dogs bark", "stars shine"], kind="query")
-    assert model.calls[1:] == [["stars shine"]] and np.array_equal(more[0], first[1])
+    EmbeddingCache(tmp_path).cached_encode(model, ["dogs bark", "stars shine"], kind="query")
+    assert model.calls[1:] == [["dogs bark", "stars shine"]]  # another request: encoded whole
     assert len(shards(tmp_path)) == 2
+
+
+def test_cached_rows_equal_a_fresh_encode_bitwise(tmp_path: Path) -> None:
+    """Requests sharing texts, in any order of cache warmth, read back exactly what ``encode`` returns for each
+    request: a text's vector is never taken from a batch of another request."""
+    from gtekit import Embedder
+
+    # 384 wide, as MiniLM: wide enough that a text's last bits depend on its batch (the tiny test model is not)
+    model = Embedder.from_config("all-MiniLM-L6-v2", hidden_size=384, num_layers=1, num_heads=2,
+                                 intermediate_size=1536, max_position_embeddings=128, seed=0, max_seq_length=64)
+    words = ["the", "of", "a", "river", "flows", "under", "old", "stone", "bridges", "while", "children", "run",
+             "along", "its", "banks", "at", "dusk"]
+    texts = [" ".join(words[i % 7:i % 7 + 3 + i % 11]) for i in range(40)]
+    requests = [texts[:30], texts[10:], texts[::-1], [*texts[5:25], "a short one"]]
+    fresh = [model.encode(request, batch_size=8, kind="document", normalize=True) for request in requests]
+    vectors: dict[str, set[bytes]] = {}
+    for request, array in zip(requests, fresh, strict=True):
+        for text, row in zip(request, array, strict=True):
+            vectors.setdefault(text, set()).add(row.tobytes())
+    assert any(len(seen) > 1 for seen in vectors.values())  # the premise: batches change the last bits
+    for order in ([0, 1, 2, 3], [3, 2, 1, 0]):
+        root = tmp_path / "".join(map(str, order))
+        for round_ in range(2):  # cold, then warm
+            for index in order:
+                out = EmbeddingCache(root).cached_encode(model, requests[index], kind="document", batch_size=8)
+                np.testing.assert_array_equal(out, fresh[index], err_msg=f"request {index}, round {round_}")
 
 
 def test_order_and_duplicates_are_kept(tmp_path: Path) -> None:
     model = FakeModel()
     cache = EmbeddingCache(tmp_path)
-    cache.cached_encode(model, ["c", "x"])
     texts = ["b", "a", "b", "c", "a", "c"]
-    out = cache.cached_encode(model, texts)
-    assert encoded(model) == ["c", "x", "b", "a"]
-    np.testing.assert_array_equal(out, np.stack([fake_vector(t, None, True) for t in texts]))
+    for _ in range(2):
+        out = cache.cached_encode(model, texts)
+        np.testing.assert_array_equal(out, np.stack([fake_vector(t, None, True) for t in texts]))
+    assert model.calls == [texts]
+    cache.cached_encode(model, texts[::-1])  # another order is another request
+    cache.cached_encode(model, texts, batch_size=2)  # and so is another batch size
+    assert len(model.calls) == 3
     assert cache.cached_encode(model, []).shape == (0, 8)
 
 
@@ -119,16 +149,24 @@ def test_disabled_by_environment(tmp_path: Path, monkeypatch) -> None:
     assert len(model.calls) == 2 and not list(tmp_path.iterdir())
 
 
-def test_each_write_is_an_embedding_store_keyed_by_text(tmp_path: Path) -> None:
-    from gtekit.evaluation.embedding_cache import text_key
+def test_each_write_is_an_embedding_store_of_one_request(tmp_path: Path) -> None:
+    from gtekit.evaluation.embedding_cache import request_key, text_key
     from gtekit.io.embedding_store import EncodedShards
 
     EmbeddingCache(tmp_path).cached_encode(FakeModel(), ["b", "a", "b"], kind="query")
     (npy,) = shards(tmp_path)
+    assert npy.parent.name.startswith(f"request-{request_key(['b', 'a', 'b'], 'query', True, 64)}-")
     store = EncodedShards.open(npy.parent, verify=True)
-    assert store.ids() == [text_key("b", "query", True), text_key("a", "query", True)] and store.texts() == ["b", "a"]
+    assert store.ids() == [text_key(t, "query", True) for t in "bab"] and store.texts() == ["b", "a", "b"]
     assert store.kind == "query" and store.normalized and store.shards[0].sha256
-    np.testing.assert_array_equal(store.embeddings(), np.stack([fake_vector(t, "query", True) for t in "ba"]))
+    np.testing.assert_array_equal(store.embeddings(), np.stack([fake_vector(t, "query", True) for t in "bab"]))
+
+
+def test_request_key_separates_texts() -> None:
+    from gtekit.evaluation.embedding_cache import request_key
+
+    keys = {request_key(texts, None, True, 64) for texts in (["ab", "c"], ["a", "bc"], ["abc"], ["ab", "c", ""])}
+    assert len(keys) == 4
 
 
 # ----------------------------------------------------------------- fingerprints
@@ -197,14 +235,14 @@ def test_damaged_shard_is_ignored(tmp_path: Path, damage) -> None:
     EmbeddingCache(tmp_path).cached_encode(FakeModel(), texts)
     damage(shards(tmp_path)[0])
     model = FakeModel()
-    with pytest.warns(RuntimeWarning, match="embedding cache: ignoring .*shard-"):
+    with pytest.warns(RuntimeWarning, match="embedding cache: ignoring .*request-"):
         out = EmbeddingCache(tmp_path).cached_encode(model, texts)
     assert encoded(model) == texts  # encoded again, never read as wrong data
     np.testing.assert_array_equal(out, np.stack([fake_vector(t, None, True) for t in texts]))
 
 
 def write_in_rounds(root: str, texts: list[str], start_together: threading.Barrier | None = None) -> None:
-    """Cache ``texts`` ten at a time, each round a new shard; its own EmbeddingCache, as another process has."""
+    """Cache ``texts`` ten at a time, each round a new store; its own EmbeddingCache, as another process has."""
     cache = EmbeddingCache(root)
     if start_together is not None:
         start_together.wait()
@@ -213,17 +251,21 @@ def write_in_rounds(root: str, texts: list[str], start_together: threading.Barri
 
 
 def check_shared_cache(root: Path, texts: list[str]) -> None:
+    """Every request both writers made reads back without encoding and without a warning."""
     model = FakeModel()
     with warnings.catch_warnings():
-        warnings.simplefilter("error")  # no shard may look damaged
-        out = EmbeddingCache(root).cached_encode(model, texts, kind="document")
+        warnings.simplefilter("error")  # no store may look damaged
+        for start in range(0, len(texts), 10):
+            request = texts[start:start + 10]
+            out = EmbeddingCache(root).cached_encode(model, request, kind="document")
+            np.testing.assert_array_equal(out, np.stack([fake_vector(t, "document", True) for t in request]))
     assert model.calls == []
-    np.testing.assert_array_equal(out, np.stack([fake_vector(t, "document", True) for t in texts]))
     assert not list(root.glob("*/.tmp-*"))
 
 
 def overlapping_jobs(root: Path, texts: list[str]) -> list[tuple[str, list[str]]]:
-    return [(str(root), texts[:100]), (str(root), texts[40:][::-1])]
+    """Both writers make the same requests at about the same time."""
+    return [(str(root), texts), (str(root), texts)]
 
 
 def test_two_writers_share_a_cache(tmp_path: Path) -> None:
