@@ -16,6 +16,21 @@ def make_tiny_embedder(**overrides):
                                 intermediate_size=64, max_position_embeddings=128, seed=0, **overrides)
 
 
+def write_start_and_trained(folder):
+    """Two tiny models of one architecture and vocabulary, the second with perturbed weights (as if trained):
+    ``(folder/start, folder/trained)``."""
+    import torch
+
+    start, trained = folder / "start", folder / "trained"
+    make_tiny_embedder(max_seq_length=64).save(start)
+    other = make_tiny_embedder(max_seq_length=64)
+    with torch.no_grad():
+        for parameter in other.encoder.parameters():
+            parameter.add_(torch.randn(parameter.shape, generator=torch.Generator().manual_seed(1)) * 0.1)
+    other.save(trained)
+    return start, trained
+
+
 class TableEncoder:
     """An mteb encoder that looks each text up in a dict of precomputed embeddings, so mteb's own
     evaluators can score exactly the embeddings gtekit's metric functions get; similarities are mteb's cosine."""

@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The root parser, with one subcommand per command module, in the order ``gtekit --help`` lists them."""
-    from . import convert, data, encode, export, index, mine, quickstart, run, search, serve, train
+    from . import convert, data, encode, export, index, merge, mine, quickstart, run, search, serve, train
     from . import eval as evaluate
 
     parser = argparse.ArgumentParser(prog="gtekit", description=DESCRIPTION,
@@ -53,7 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log details and show full tracebacks")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
                                      help="run `gtekit COMMAND --help` for its options")
-    for module in (data, train, mine, run, serve, encode, index, search, export, evaluate, convert, quickstart):
+    for module in (data, train, mine, run, serve, encode, index, search, export, evaluate, merge, convert,
+                   quickstart):
         module.add_parser(commands)
     return parser
 

@@ -7,9 +7,12 @@ import argparse
 DESCRIPTION = """\
 Run a pipeline: one YAML file (a pipeline file) that declares stages in order, each a data stage (`gtekit
 data build` of a mixture YAML), a train stage (a training recipe: model, data, loss, train, eval), a
-mine stage (`gtekit mine` settings: model, pairs, corpus, selection rules) or an eval stage (models
-to compare on tasks, a suite or task files). A stage reads an earlier stage's output by reference:
-{from: pretrain} is that train stage's model folder, {from: mine} that mine stage's triples.jsonl,
+mine stage (`gtekit mine` settings: model, pairs, corpus, selection rules), an eval stage (models
+to compare on tasks, a suite or task files; split: test or dev; with several models, each one's change
+to the first with a paired bootstrap interval) or a merge stage (start, trained, weights, tasks: the
+WiSE-FT interpolation of trained with start whose weight scores best on the tasks' dev split). A stage
+reads an earlier stage's output by reference: {from: pretrain} is that train (or merge) stage's model
+folder, {from: mine} that mine stage's triples.jsonl,
 {from: corpus} that data stage's built mixture folder (as training sources or pairs to mine). Each
 stage writes to OUTPUT_DIR/<stage>/ and, last, a completion marker .gtekit-stage-done.json holding
 its resolved config's hash.
@@ -26,8 +29,11 @@ pipeline file layout (recipes/quickstart.yaml and recipes/multistage-example.yam
     - {name: mine, kind: mine, model: {from: pretrain}, pairs: [finetune.jsonl], num_negatives: 7}
     - {name: finetune, kind: train, model: {from: pretrain},
        data: {sources: [{from: mine}], negatives_per_query: 7}}
+    - {name: merge, kind: merge, start: all-MiniLM-L6-v2, trained: {from: finetune},
+       weights: [0.0, 0.5, 1.0], tasks: [STSBenchmark]}
     - {name: compare, kind: eval, tasks: [STSBenchmark],
-       models: [{label: base, model: all-MiniLM-L6-v2}, {label: PT+FT, model: {from: finetune}}]}
+       models: [{label: base, model: all-MiniLM-L6-v2}, {label: PT+FT, model: {from: finetune}},
+                {label: merged, model: {from: merge}}]}
 
 examples:
   gtekit run recipes/quickstart.yaml                        offline data -> PT -> mine -> FT -> compare (~30 min)

@@ -177,7 +177,14 @@ class LossConfig:
 
     name: LossName = LossName.GTE  # gte | infonce | symmetric
     temperature: float = ranged(0.01, Range(0, low_open=True, note="τ divides the similarities; GTE uses 0.01"))
-    # τ; for `symmetric`, the initial value of the trainable τ
+    # τ; for `symmetric`, the initial value of the trainable τ. GTE's 0.01 is for training from an MLM checkpoint;
+    # continuing a contrastively trained model, start from the temperature it was trained with (all-MiniLM-L6-v2:
+    # scale 20, τ = 0.05), or it is pushed away from what it learnt (docs/forgetting.md)
+    distill_teacher: str = ""  # "": no distillation; "start": the model this run starts from; or a model name/folder
+    # sharing the student's vocabulary. Adds distill_weight · KL(teacher ‖ student) over in-batch similarities
+    distill_weight: float = ranged(1.0, AT_LEAST_0)  # w; the term is w · τ_d² · KL (sentence-transformers'
+    # DistillKLDivLoss), so next to a contrastive loss w = 1 / τ_d² (400 at τ_d = 0.05) weighs the plain KL
+    distill_temperature: float = ranged(0.05, POSITIVE)  # τ_d of both similarity distributions
 
     def __post_init__(self) -> None:
         self.name = parse_choice("loss.name", self.name, LossName)
@@ -224,7 +231,7 @@ class TrainConfig:
 class EvalConfig:
     """Validation during training: scores go to the log, the best model is kept."""
 
-    tasks: list[str] = field(default_factory=list)  # named tasks, e.g. [STSBenchmark]
+    tasks: list[str] = field(default_factory=list)  # named tasks, e.g. [STSBenchmark], scored on their dev split
     task_files: list[str] = field(default_factory=list)  # local YAML/JSON task definitions
     every: int = ranged(0, Range(0, note="0: never"))  # steps between validations
     batch_size: int = ranged(64, AT_LEAST_1)

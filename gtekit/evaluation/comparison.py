@@ -3,8 +3,11 @@ eval stage of ``gtekit run`` both call :func:`evaluate_models`.
 
 1. the tasks: named tasks, a suite, BEIR folders (``beir_split``) and task files, in that order;
 2. each model loaded (``Embedder.load``) and run on them through ``runner.evaluate_tasks`` (and its cache);
-3. the comparison table (``results_report.format_table``), shown through ``echo`` as soon as it exists, then the
-   files asked for: the Markdown table, the bar chart, the results JSON in its ``ResultsLayout``.
+3. with several models and ``resamples`` > 0, each later model's change to the first with paired bootstrap
+   intervals (``metrics.bootstrap.deltas_to_baseline``), kept in its result as ``delta_to_first``;
+4. the comparison table (``results_report.format_table``) and the table of changes (``format_deltas``), shown
+   through ``echo`` as soon as they exist, then the files asked for: the Markdown tables, the bar chart, the
+   results JSON in its ``ResultsLayout``.
 
 Depends on ``gtekit.model`` (to load the models) and this package.
 """
@@ -17,8 +20,9 @@ from pathlib import Path
 
 from ..io.atomic import atomic_path
 from ..model.embedder import Embedder
-from .results_report import format_table, plot_results, write_json
-from .runner import evaluate_tasks
+from .metrics.bootstrap import deltas_to_baseline
+from .results_report import format_deltas, format_table, plot_results, write_json
+from .runner import evaluate_tasks_with_units
 from .settings import EvalSettings, ResultsLayout
 from .tasks.named_tasks import get_suite, get_tasks
 from .tasks.task_files import beir_task, load_task_file
@@ -36,7 +40,8 @@ class ModelComparison:
 
 def settings_tasks(settings: EvalSettings) -> list[Task]:
     """The tasks ``settings`` name: named tasks, then a suite, then BEIR folders, then task files."""
-    tasks = get_tasks(settings.tasks) + (get_suite(settings.suite) if settings.suite else [])
+    tasks = get_tasks(settings.tasks, settings.split)
+    tasks += get_suite(settings.suite, settings.split) if settings.suite else []
     tasks += [beir_task(Path(folder), settings.beir_split) for folder in settings.beir]
     tasks += [load_task_file(Path(file)) for file in settings.task_files]
     return tasks
@@ -47,13 +52,22 @@ def evaluate_models(settings: EvalSettings, echo: Callable[[str], None] | None =
     settings name (see the module docstring)."""
     tasks = settings_tasks(settings)
     labelled = settings.results_layout is ResultsLayout.LABELLED_LIST
-    results = []
+    results, units = [], []
     for entry in settings.models:
         model = Embedder.load(entry.model)
-        scores = evaluate_tasks(model, tasks, use_cache=settings.use_cache, batch_size=settings.batch_size)
+        scores, model_units = evaluate_tasks_with_units(model, tasks, use_cache=settings.use_cache,
+                                                        batch_size=settings.batch_size)
+        units.append(model_units)
         results.append({"model": entry.label, "path": entry.model, "tasks": scores} if labelled
                        else {"model": entry.label, "tasks": scores})
+    if settings.resamples > 0:
+        for result, model_units in zip(results[1:], units[1:], strict=True):
+            result["delta_to_first"] = {"baseline": results[0]["model"], **deltas_to_baseline(
+                units[0], model_units, resamples=settings.resamples, seed=settings.bootstrap_seed)}
     table = format_table(results)
+    deltas = format_deltas(results)
+    if deltas:
+        table += "\n\n" + deltas
     if echo is not None:
         echo(table)
     if settings.markdown:

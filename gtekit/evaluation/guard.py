@@ -1,7 +1,7 @@
 """The training guard: recipes refuse to train on texts that an evaluation task scores on.
 
-For each named task (or suite) the normalised texts it evaluates on (test queries, documents,
-sentences) are hashed once and cached on disk; a training source whose queries, positives or
+For each named task (or suite) the normalised texts it evaluates on, in its test and its dev split (queries,
+documents, sentences), are hashed once and cached on disk; a training source whose queries, positives or
 negatives repeat any of them is refused, naming the source, the task and an example.
 Sources are read in blocks, so a streamed source never needs to fit in memory.
 """
@@ -18,7 +18,7 @@ from ..io.atomic import atomic_path
 from ..io.packages import cache_dir
 from .tasks.offline_data import normalise
 
-GUARD_VERSION = "1"
+GUARD_VERSION = "2"  # 2: dev splits too
 GUARD_BLOCK = 65536  # texts hashed at a time
 
 
@@ -27,14 +27,14 @@ def text_hash(text: str) -> int:
 
 
 def protected_hashes(task_name: str) -> np.ndarray:
-    """Sorted uint64 hashes of the texts ``task_name`` evaluates on (cached under the gtekit cache)."""
+    """Sorted uint64 hashes of the texts ``task_name`` evaluates on, test and dev (cached under the gtekit cache)."""
     path = cache_dir() / "guard" / f"{task_name}-v{GUARD_VERSION}.npy"
     if path.is_file():
         return np.load(path)
     from .tasks.named_tasks import get_tasks
 
-    (task,) = get_tasks([task_name])
-    hashes = np.unique(np.fromiter((text_hash(t) for t in task.texts()), dtype=np.uint64))
+    texts = [text for split in ("test", "dev") for text in get_tasks([task_name], split)[0].texts()]
+    hashes = np.unique(np.fromiter((text_hash(t) for t in texts), dtype=np.uint64))
     with atomic_path(path) as tmp, open(tmp, "wb") as handle:
         np.save(handle, hashes)
     return hashes

@@ -63,6 +63,36 @@ def format_table(results: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def format_deltas(results: list[dict]) -> str:
+    """Markdown: each model's change to the first (× 100) with its paired-bootstrap interval, one row per task
+    and the average; ``*`` marks a change whose interval excludes 0. Empty when no result has
+    ``delta_to_first`` (written by ``comparison.evaluate_models``)."""
+    compared = [result for result in results if result.get("delta_to_first", {}).get("tasks")]
+    if not compared:
+        return ""
+    baseline = results[0]["model"]
+    first = next(iter(compared[0]["delta_to_first"]["tasks"].values()))
+    lines = ["| task | " + " | ".join(f"{result['model']} − {baseline}" for result in compared) + " |",
+             "|---" + "|---:" * len(compared) + "|"]
+    rows = [(task, task) for _, task in _task_order(results) if task in compared[0]["delta_to_first"]["tasks"]]
+    for label, key in [*rows, ("**average**", None)]:
+        cells = []
+        for result in compared:
+            deltas = result["delta_to_first"]
+            interval = deltas["tasks"].get(key) if key is not None else deltas.get("average")
+            cells.append("" if interval is None else _interval_cell(interval))
+        if any(cells):
+            lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    lines.append(f"\n{round(100 * first['confidence'])}% paired bootstrap intervals, {first['resamples']} resamples "
+                 "of each task's queries, pairs or items; * marks an interval that excludes 0.")
+    return "\n".join(lines)
+
+
+def _interval_cell(interval: dict) -> str:
+    mark = " *" if interval["significant"] else ""
+    return f"{100 * interval['delta']:+.2f} [{100 * interval['low']:+.2f}, {100 * interval['high']:+.2f}]{mark}"
+
+
 def plot_results(results: list[dict], path: Path) -> Path:
     """A grouped bar chart of main scores (one group per task, one bar per model), written as PNG."""
     try:

@@ -6,7 +6,8 @@ The results JSON comes in one of two layouts (:class:`ResultsLayout`): always a 
 and the model it loaded (what an eval stage writes), or, for a single model, that model's result alone
 (what ``gtekit eval -o`` writes).
 
-Depends on ``gtekit.config``'s checks only.
+The settings of a merge stage (:class:`MergeSelectionSettings`, run by ``merge_selection``) live here too, so that
+reading a pipeline file imports no model code. Depends on ``gtekit.config``'s checks only.
 """
 
 from __future__ import annotations
@@ -15,6 +16,13 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from ..config import ConfigError, parse_choice
+
+
+class EvalSplit(StrEnum):
+    """Which split of named tasks and suites is scored."""
+
+    TEST = "test"  # published tables
+    DEV = "dev"  # every choice a recipe or a user makes (disjoint from test)
 
 
 class ResultsLayout(StrEnum):
@@ -42,6 +50,7 @@ class EvalSettings:
     models: list[EvalModel] = field(default_factory=list)  # items: NAME, {from: STAGE} or {label, model}
     tasks: list[str] = field(default_factory=list)  # named tasks, e.g. [STSBenchmark]
     suite: str | None = None  # a named suite, e.g. offline
+    split: EvalSplit = EvalSplit.TEST  # of named tasks and suites: test (published tables) or dev (choices)
     task_files: list[str] = field(default_factory=list)  # local YAML/JSON task definitions
     beir: list[str] = field(default_factory=list)  # BEIR folders, as retrieval tasks
     beir_split: str = "test"
@@ -52,8 +61,38 @@ class EvalSettings:
     results_layout: ResultsLayout = ResultsLayout.LABELLED_LIST
     markdown: str | None = None  # the comparison table (a stage: output_dir/results.md)
     plot: str | None = None  # a PNG bar chart of the main scores
+    resamples: int = 1000  # paired bootstrap resamples for each model's change to the first (0: none)
+    bootstrap_seed: int = 0
 
     def __post_init__(self) -> None:
         self.results_layout = parse_choice("results_layout", self.results_layout, ResultsLayout)
         if not (self.tasks or self.suite or self.task_files or self.beir):
             raise ConfigError("nothing to evaluate: give tasks, suite, task_files or beir")
+        self.split = parse_choice("split", self.split, EvalSplit)
+        if self.resamples < 0:
+            raise ConfigError(f"resamples must be 0 (no intervals) or positive, got {self.resamples}")
+
+
+DEFAULT_WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)
+
+
+@dataclass
+class MergeSelectionSettings:
+    """A merge stage: θ(λ) = (1 − λ)·θ_start + λ·θ_trained, λ chosen among ``weights`` on dev."""
+
+    start: str = ""  # the model training began from (a name, folder, or in a pipeline {from: STAGE})
+    trained: str = ""  # the trained model (in a pipeline, {from: TRAIN_STAGE})
+    weights: list[float] = field(default_factory=lambda: list(DEFAULT_WEIGHTS))  # candidate λ, each in [0, 1]
+    tasks: list[str] = field(default_factory=list)  # named tasks scored on their dev split
+    suite: str | None = None  # or a named suite
+    batch_size: int = 64
+    use_cache: bool = True
+    output_dir: str | None = None  # a pipeline stage's folder (default: output_dir/<stage name>)
+
+    def __post_init__(self) -> None:
+        if not self.weights or any(not 0.0 <= w <= 1.0 for w in self.weights):
+            raise ConfigError(f"weights must be a non-empty list of numbers in [0, 1], got {self.weights}")
+        if not (self.tasks or self.suite):
+            raise ConfigError("nothing to choose λ on: give tasks or suite (scored on their dev split)")
+        if self.batch_size < 1:
+            raise ConfigError(f"batch_size must be positive, got {self.batch_size}")

@@ -9,7 +9,7 @@ settings with each reference as ``from:STAGE`` and without the settings that say
 
 Depends on ``gtekit.config`` (the training recipe, the loader's ``ConfigError``) and the settings of each stage's
 package: ``gtekit.data.mixture_build.DataBuildSettings``, ``gtekit.negatives.settings.MineSettings``,
-``gtekit.evaluation.settings.EvalSettings``.
+``gtekit.evaluation.settings.EvalSettings`` and ``MergeSelectionSettings``.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from typing import Any
 
 from ..config import ConfigError, Recipe, plain_dict
 from ..data.mixture_build import DataBuildSettings
-from ..evaluation.settings import EvalSettings
+from ..evaluation.settings import EvalSettings, MergeSelectionSettings
 from ..negatives.settings import MineSettings
 
 TRIPLES = "triples.jsonl"  # gtekit.negatives.hard_negative_mining.TRIPLES
@@ -33,18 +33,21 @@ MODEL = "model"  # the model folder a Trainer writes into train.output_dir
 
 
 class StageKind(StrEnum):
-    """What a stage runs: ``gtekit data build``, ``gtekit train``, ``gtekit mine`` or ``gtekit eval``."""
+    """What a stage runs: ``gtekit data build``, ``gtekit train``, ``gtekit mine``, ``gtekit eval``, or a WiSE-FT
+    merge with λ chosen on dev (``gtekit merge`` at each candidate λ, then ``gtekit eval --split dev``)."""
 
     DATA = "data"
     TRAIN = "train"
     MINE = "mine"
     EVAL = "eval"
+    MERGE = "merge"
 
 
 # what ``{from: STAGE}`` gives, by the referenced stage's kind
-REFERENCE_GIVES = {StageKind.TRAIN: "a model folder", StageKind.MINE: "a pair file (triples.jsonl)",
-                   StageKind.DATA: "a built mixture folder of pairs"}
+REFERENCE_GIVES = {StageKind.TRAIN: "a model folder", StageKind.MERGE: "a model folder",
+                   StageKind.MINE: "a pair file (triples.jsonl)", StageKind.DATA: "a built mixture folder of pairs"}
 PAIR_STAGES = (StageKind.MINE, StageKind.DATA)  # the stages whose output is pairs
+MODEL_STAGES = (StageKind.TRAIN, StageKind.MERGE)  # the stages whose output is a model folder
 
 # settings that say where and how a stage runs, not what it computes: left out of the config hash, so
 # a finished stage stays finished on another device, with quieter logs, or with the run folder moved
@@ -52,7 +55,7 @@ UNHASHED_KEYS = {StageKind.TRAIN: ("train.output_dir", "train.device", "train.lo
                                    "train.prefetch"),
                  StageKind.MINE: ("output_dir", "device", "samples"),
                  StageKind.EVAL: ("output_dir", "use_cache", "results_json", "results_layout", "markdown", "plot"),
-                 StageKind.DATA: ("output_dir",)}
+                 StageKind.DATA: ("output_dir",), StageKind.MERGE: ("output_dir", "use_cache")}
 SLOT_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")  # "models[2].model" -> models, 2, model
 
 
@@ -69,7 +72,7 @@ class Reference:
 class Stage:
     name: str
     kind: StageKind
-    settings: Recipe | DataBuildSettings | MineSettings | EvalSettings
+    settings: Recipe | DataBuildSettings | MineSettings | EvalSettings | MergeSelectionSettings
     output_dir: Path  # where the stage writes its outputs
     state_dir: Path  # <pipeline output_dir>/<name>: where its completion marker goes
     references: list[Reference] = field(default_factory=list)
@@ -82,6 +85,8 @@ class Stage:
             return {"triples": self.output_dir / TRIPLES, "report": self.output_dir / "report.json"}
         if self.kind is StageKind.DATA:
             return {"mixture": self.output_dir / MIXTURE, "manifest": self.output_dir / MIXTURE / "manifest.json"}
+        if self.kind is StageKind.MERGE:
+            return {"model": self.output_dir / MODEL, "selection": self.output_dir / "selection.json"}
         return {"results": self.output_dir / "results.json", "table": self.output_dir / "results.md"}
 
     def config(self) -> dict[str, Any]:

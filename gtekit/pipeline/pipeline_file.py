@@ -11,7 +11,7 @@ settings are a training recipe (``gtekit.config.Recipe``).
         kind: data                      # `gtekit data build` of a mixture YAML (DataBuildSettings)
         mixture: data/offline-mix.yaml
       - name: pretrain
-        kind: train                     # data | train | mine | eval
+        kind: train                     # data | train | mine | eval | merge
         model: {name: all-MiniLM-L6-v2}  # a train stage is a training recipe: model, data, loss, train, eval
         data: {sources: [{from: corpus}]}   # = output_dir/corpus/mixture (a built mixture folder)
       - name: mine
@@ -22,16 +22,22 @@ settings are a training recipe (``gtekit.config.Recipe``).
         kind: train
         model: {from: pretrain}         # shorthand for model: {name: {from: pretrain}}
         data: {sources: [{from: mine}], negatives_per_query: 15}   # = output_dir/mine/triples.jsonl
+      - name: merge
+        kind: merge                     # WiSE-FT, λ chosen on dev splits (MergeSelectionSettings)
+        start: all-MiniLM-L6-v2
+        trained: {from: finetune}
+        tasks: [STSBenchmark]
       - name: compare
         kind: eval                      # EvalSettings
         models: [all-MiniLM-L6-v2, {label: PT+FT, model: {from: finetune}}]
         tasks: [STSBenchmark]
 
-``{from: STAGE}`` names the output of an earlier stage: a train stage's model folder (where a model
-goes: ``model.name`` of a train stage, ``model`` of a mine stage, ``models[i].model`` of an eval
-stage), a mine stage's ``triples.jsonl`` or a data stage's built mixture folder (where pair files go:
-``data.sources`` of a train stage, ``pairs`` of a mine stage). A data stage's config hash includes the
-content of its mixture YAML, so editing that file makes the stage (and those reading it) run again.
+``{from: STAGE}`` names the output of an earlier stage: a train or merge stage's model folder (where a
+model goes: ``model.name`` of a train stage, ``model`` of a mine stage, ``models[i].model`` of an eval
+stage, ``start`` and ``trained`` of a merge stage), a mine stage's ``triples.jsonl`` or a data stage's
+built mixture folder (where pair files go: ``data.sources`` of a train stage, ``pairs`` of a mine stage).
+A data stage's config hash includes the content of its mixture YAML, so editing that file makes the stage
+(and those reading it) run again.
 References are resolved to paths here; a stage's config hash (``Stage.config_hash``) records them as
 ``from:STAGE``, and its completion marker records which run of STAGE it read (``state``). Data files
 (mixtures, sources, pairs, corpus, task files, BEIR folders) that do not exist from the working
@@ -54,9 +60,9 @@ from typing import Any
 
 from ..config import ConfigError, Recipe, apply_override, from_dict, matches_path, parse_choice, read_yaml
 from ..data.mixture_build import DataBuildSettings
-from ..evaluation.settings import EvalSettings
+from ..evaluation.settings import EvalSettings, MergeSelectionSettings
 from ..negatives.settings import MineSettings
-from .definition import PAIR_STAGES, REFERENCE_GIVES, Pipeline, Reference, Stage, StageKind
+from .definition import MODEL_STAGES, PAIR_STAGES, REFERENCE_GIVES, Pipeline, Reference, Stage, StageKind
 
 STAGE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
 TOP_LEVEL_KEYS = ("output_dir", "stages")
@@ -145,6 +151,13 @@ def _build_stage(name: str, raw: dict, pipeline: Pipeline, names: list[str], whe
     if kind is StageKind.MINE:
         mine = _mine_settings(settings, context)
         return Stage(name, kind, mine, Path(mine.output_dir or state_dir), state_dir, context.references)
+    if kind is StageKind.MERGE:
+        for slot in ("start", "trained"):
+            settings[slot] = context.reference(settings.get(slot, ""), slot, MODEL_STAGES)
+        merge = context.build(MergeSelectionSettings, settings)
+        if not (merge.start and merge.trained):
+            raise ConfigError(f"{context.where}: start and trained are required (names or {{from: TRAIN_STAGE}})")
+        return Stage(name, kind, merge, Path(merge.output_dir or state_dir), state_dir, context.references)
     evaluation = _eval_settings(settings, context)
     return Stage(name, kind, evaluation, Path(evaluation.output_dir or state_dir), state_dir, context.references)
 
@@ -179,7 +192,10 @@ class _Context:
         wanted = wanted if isinstance(wanted, tuple) else (wanted,)
         if stage.kind not in wanted:
             gives = REFERENCE_GIVES.get(stage.kind, "no file to use")
-            needs = " or ".join(f"{REFERENCE_GIVES[kind]} (a {kind.value} stage)" for kind in wanted)
+            gives_by = {}  # what a wanted kind gives -> the kinds giving it
+            for kind in wanted:
+                gives_by.setdefault(REFERENCE_GIVES[kind], []).append(kind.value)
+            needs = " or ".join(f"{what} (a {' or '.join(kinds)} stage)" for what, kinds in gives_by.items())
             raise ConfigError(f"{self.where}: {slot} needs {needs}, but {target!r} is a {stage.kind.value} stage "
                               f"({gives})")
         path = str(next(iter(stage.outputs().values())))
@@ -206,7 +222,7 @@ def _train_settings(settings: dict, context: _Context, state_dir: Path) -> Recip
             raise ConfigError(f"{context.where}: model has both name and from; give one")
         model = {key: value for key, value in model.items() if key != "from"} | {"name": {"from": model["from"]}}
     if isinstance(model, dict):
-        settings["model"] = model | {"name": context.reference(model.get("name"), "model.name", StageKind.TRAIN)}
+        settings["model"] = model | {"name": context.reference(model.get("name"), "model.name", MODEL_STAGES)}
         if settings["model"]["name"] is None:
             del settings["model"]["name"]
     data = settings.get("data")
@@ -226,7 +242,7 @@ def _data_settings(settings: dict, context: _Context) -> DataBuildSettings:
 
 
 def _mine_settings(settings: dict, context: _Context) -> MineSettings:
-    settings["model"] = context.reference(settings.get("model", ""), "model", StageKind.TRAIN)
+    settings["model"] = context.reference(settings.get("model", ""), "model", MODEL_STAGES)
     pairs = settings.get("pairs", [])
     if isinstance(pairs, str) or (isinstance(pairs, dict) and "from" in pairs):
         pairs = [pairs]
@@ -277,7 +293,7 @@ def _eval_model(item: Any, index: int, context: _Context) -> Any:
         return item  # from_dict names the type error
     model = item.get("model")
     label = item.get("label") or (model["from"] if isinstance(model, dict) and "from" in model else model)
-    resolved = item | {"model": context.reference(model, f"{slot}.model", StageKind.TRAIN)}
+    resolved = item | {"model": context.reference(model, f"{slot}.model", MODEL_STAGES)}
     return resolved | ({"label": label} if label is not None else {})
 
 
@@ -291,7 +307,7 @@ def _check_task_names(pipeline: Pipeline, where: str) -> None:
         if stage.kind is StageKind.TRAIN:
             named += [(stage.name, "eval.tasks", settings.eval.tasks, False, True),
                       (stage.name, "data.guard_tasks", settings.data.guard_tasks, True, True)]
-        elif stage.kind is StageKind.EVAL:
+        elif stage.kind in (StageKind.EVAL, StageKind.MERGE):
             named += [(stage.name, "tasks", settings.tasks, False, True),
                       (stage.name, "suite", [settings.suite] if settings.suite is not None else [], True, False)]
     if not any(names for _, _, names, _, _ in named):

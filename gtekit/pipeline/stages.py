@@ -10,7 +10,9 @@ settings and its output folder:
 - train: ``gtekit train`` (``gtekit.training.trainer.train``);
 - mine: ``gtekit mine`` (``gtekit.negatives.mining_stage.run_mining``), refusing a run that kept no pairs;
 - eval: ``gtekit eval`` on several models at once (``gtekit.evaluation.comparison.evaluate_models``), with one
-  comparison table (``results.md``, printed) and ``results.json``.
+  comparison table (``results.md``, printed) and ``results.json``;
+- merge: WiSE-FT with λ chosen on dev splits (``gtekit.evaluation.merge_selection.select_merge_weight``), into
+  ``<output_dir>/model`` and ``selection.json``.
 
 The one module of the package that imports training, mining and evaluation; only the CLI imports it.
 Runs in one process: train stages are not started under torchrun from here.
@@ -101,6 +103,15 @@ def run_eval_stage(stage: Stage) -> str:
             f"scores in {outputs['results']}")
 
 
+def run_merge_stage(stage: Stage) -> str:
+    from ..evaluation.merge_selection import select_merge_weight
+
+    record = select_merge_weight(replace(stage.settings, output_dir=str(stage.output_dir)), echo=print)
+    chosen = next(c for c in record["candidates"] if c["weight"] == record["chosen_weight"])
+    return (f"λ = {record['chosen_weight']:g} chosen on dev (average {100 * chosen['average']:.2f} of "
+            f"{len(record['candidates'])} candidates); model in {stage.outputs()['model']}")
+
+
 RUNNERS: dict[StageKind, Callable[[Stage], str]] = {
     StageKind.DATA: run_data_stage, StageKind.TRAIN: run_train_stage, StageKind.MINE: run_mine_stage,
-    StageKind.EVAL: run_eval_stage}
+    StageKind.EVAL: run_eval_stage, StageKind.MERGE: run_merge_stage}

@@ -219,6 +219,10 @@ def stage_inputs(stage: Stage) -> list[tuple[str, str, bool]]:
                 *((f"data.sources[{i}]", source, True) for i, source in enumerate(s.data.sources))]
     if stage.kind is StageKind.DATA:
         return [("mixture", s.mixture, True)]
+    if stage.kind is StageKind.MERGE:
+        return [("start", s.start, False), ("trained", s.trained, False),
+                *((f"tasks[{i}]", task, False) for i, task in enumerate(s.tasks)),
+                *([("suite", s.suite, False)] if s.suite else [])]
     if stage.kind is StageKind.MINE:
         corpus = [("corpus", s.corpus, True)] if s.corpus else []
         return [("model", s.model, False), *((f"pairs[{i}]", p, True) for i, p in enumerate(s.pairs)), *corpus]

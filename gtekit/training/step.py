@@ -3,13 +3,14 @@
 :func:`train_step` is the whole step on this rank. It embeds each column of the batch (queries,
 positives, hard negatives) directly, or through the gradient cache (``grad_cache``) when
 ``train.chunk_size`` > 0; gathers every rank's columns into the global batch (``distributed``);
-computes this rank's rows of the loss (``gtekit.losses``) ``train.loss_block_size`` rows at a time
-(:func:`row_blocked`); back-propagates it scaled by the one cross-process rule
-(``distributed.with_loss_scale``); averages a trainable temperature's gradient over the ranks (DDP
-averages the encoder's); clips the gradient norm; refuses a step whose loss or gradient is not
-finite (:class:`NonFiniteLossError`); and steps AdamW and the learning-rate schedule. Everything it
-works with comes in one :class:`StepParts`. Depends on torch, the losses and ``training.batches``'
-batch layout; knows nothing of the loop, logs or checkpoints (``trainer``).
+computes this rank's rows of the loss (``gtekit.losses``, plus a teacher's distillation term when the
+recipe has one: ``teacher``) ``train.loss_block_size`` rows at a time (:func:`row_blocked`);
+back-propagates it scaled by the one cross-process rule (``distributed.with_loss_scale``); averages a
+trainable temperature's gradient over the ranks (DDP averages the encoder's); clips the gradient norm;
+refuses a step whose loss or gradient is not finite (:class:`NonFiniteLossError`); and steps AdamW and
+the learning-rate schedule. Everything it works with comes in one :class:`StepParts`. Depends on torch,
+the losses and ``training.batches``' batch layout; knows nothing of the loop, logs or checkpoints
+(``trainer``).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from ..losses import Temperature, row_blocks, trainable
 from .batches import PreparedBatch
 from .distributed import ProcessGroup, gather_with_grad, with_loss_scale
 from .grad_cache import cached_backward, to_device
+from .teacher import Teacher
 
 
 class NonFiniteLossError(RuntimeError):
@@ -46,6 +48,7 @@ class StepParts:
     temperature: Temperature  # τ: a float, or the LogitScale in parts
     group: ProcessGroup
     settings: TrainConfig  # chunk_size, loss_block_size, bf16, max_grad_norm, output_dir
+    teacher: Teacher | None = None  # loss.distill_teacher: adds w · KL(teacher ‖ student) to the loss
 
 
 def train_step(s: StepParts, batch: PreparedBatch) -> tuple[float, int]:
@@ -53,12 +56,13 @@ def train_step(s: StepParts, batch: PreparedBatch) -> tuple[float, int]:
     of the global batch and its non-padding tokens (both summed over ranks)."""
     cfg, group = s.settings, s.group
     own_parameters = trainable(s.temperature)  # a trainable τ: outside DDP, so averaged below
+    loss_fn = s.loss if s.teacher is None else s.teacher.distilled(s.loss, batch)  # teacher: once per batch
 
     def loss_of(columns: list[Tensor]) -> Tensor:  # this rank's columns, each (n, H) -> its share L_r
         n = columns[0].size(0)
         gathered = [gather_with_grad(column, group) for column in columns]  # each (N, H), N = W·n, rank order
         rows = range(group.rank * n, (group.rank + 1) * n)  # this rank's rows of the global batch
-        loss = row_blocked(partial(columns_loss, s.loss, s.temperature), gathered, rows, cfg.loss_block_size,
+        loss = row_blocked(partial(columns_loss, loss_fn, s.temperature), gathered, rows, cfg.loss_block_size,
                            own_parameters)
         return with_loss_scale(loss, group)  # its backward is that of loss_scale(group) · L_r
 

@@ -55,6 +55,7 @@ from .setup import (
     trained_parts,
 )
 from .step import NonFiniteLossError, StepParts, train_step
+from .teacher import load_teacher
 from .train_log import LOG_FILE, TrainLog, truncate_log
 from .validation import Validation
 
@@ -96,7 +97,7 @@ class Trainer:
                                cfg.weight_decay, shard=cfg.zero_optimizer)
         self.scheduler = warmup_linear_decay(self.optimizer, cfg.steps, cfg.warmup_ratio)
         self.step_parts = StepParts(engine, self.parts, self.optimizer, self.scheduler, get_loss(recipe.loss.name),
-                                    temperature, self.group, cfg)
+                                    temperature, self.group, cfg, load_teacher(recipe, self.model, self.group))
         self.step = 0
         self.validation = Validation(recipe.eval, self.output_dir)
         self.source_stats: dict[str, dict[str, float]] = {

@@ -1,6 +1,7 @@
 """Validation during training: run a small task suite every N steps, keep the best model.
 
-The score that decides "best" is the mean main score over the recipe's ``eval`` tasks.
+The score that decides "best" is the mean main score over the recipe's ``eval`` tasks, named tasks scored on
+their dev split (``gtekit.evaluation.tasks.offline_suite``): the test split stays for the published result.
 """
 
 from __future__ import annotations
@@ -32,7 +33,9 @@ class Validation:
             from ..evaluation.tasks.named_tasks import get_tasks
             from ..evaluation.tasks.task_files import load_task_file
 
-            self._tasks = get_tasks(self.config.tasks) + [load_task_file(Path(f)) for f in self.config.task_files]
+            # named tasks on their dev split: choosing the best model must not read the test split it is judged on
+            files = [load_task_file(Path(f)) for f in self.config.task_files]
+            self._tasks = get_tasks(self.config.tasks, "dev") + files
         return self._tasks
 
     def run(self, model, step: int, save_model: Callable[[Path], Path]) -> dict:

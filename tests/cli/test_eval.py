@@ -31,8 +31,9 @@ def test_several_models_give_a_list_and_one_table(tiny_model_dir, tmp_path, caps
     assert main(["eval", str(tiny_model_dir), str(tiny_model_dir), "--tasks", "STSBenchmark", "-o", str(output),
                  "--markdown", str(table)]) == 0
     results = json.loads(output.read_text())
-    assert [set(result) for result in results] == [{"model", "tasks"}] * 2
+    assert [set(result) for result in results] == [{"model", "tasks"}, {"model", "tasks", "delta_to_first"}]
     assert results[0]["tasks"]["STSBenchmark"]["main_score"] == results[1]["tasks"]["STSBenchmark"]["main_score"]
+    assert results[1]["delta_to_first"]["tasks"]["STSBenchmark"]["delta"] == 0.0
     assert table.read_text() == capsys.readouterr().out  # the table printed is the table written
     assert table.read_text().startswith(f"| task | type | {tiny_model_dir} | {tiny_model_dir} |")
 

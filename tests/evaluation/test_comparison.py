@@ -8,7 +8,7 @@ import pytest
 
 from gtekit.config import ConfigError, from_dict
 from gtekit.evaluation.comparison import evaluate_models
-from gtekit.evaluation.results_report import format_table
+from gtekit.evaluation.results_report import format_deltas, format_table
 from gtekit.evaluation.settings import EvalModel, EvalSettings, ResultsLayout
 
 WORDS = ["cat", "dog", "car", "bus", "tree", "rose"]
@@ -35,7 +35,8 @@ def test_labelled_list_names_each_model_and_writes_the_table(tiny_model_dir, sts
     assert [(r["model"], r["path"]) for r in results] == [("base", str(tiny_model_dir)),
                                                          (str(tiny_model_dir), str(tiny_model_dir))]
     assert results == comparison.results and comparison.tasks == 1
-    assert shown == [comparison.table] == [format_table(results)]
+    assert shown == [comparison.table] == [format_table(results) + "\n\n" + format_deltas(results)]
+    assert results[1]["delta_to_first"]["baseline"] == "base" and "delta_to_first" not in results[0]
     assert (tmp_path / "results.md").read_text() == comparison.table + "\n"
     assert (tmp_path / "chart.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -50,7 +51,8 @@ def test_object_for_one_model_and_a_list_for_several(tiny_model_dir, sts_file, t
     two = EvalSettings(models=[EvalModel(str(tiny_model_dir))] * 2, task_files=[sts_file],
                        results_json=str(tmp_path / "two.json"), results_layout=ResultsLayout.OBJECT_FOR_ONE)
     evaluate_models(two)
-    assert [set(r) for r in json.loads((tmp_path / "two.json").read_text())] == [{"model", "tasks"}] * 2
+    assert [set(r) for r in json.loads((tmp_path / "two.json").read_text())] == [{"model", "tasks"},
+                                                                               {"model", "tasks", "delta_to_first"}]
     assert not (tmp_path / "results.md").exists()  # nothing asked, nothing written
 
 
@@ -60,3 +62,22 @@ def test_nothing_to_evaluate_and_bad_layouts_are_config_errors():
     with pytest.raises(ConfigError, match="stage 'compare': results_layout: unknown value 'list'"):
         from_dict(EvalSettings, {"tasks": ["STSBenchmark"], "results_layout": "list"}, where="stage 'compare'")
     assert EvalModel("m").label == "m" and EvalModel("m", "base").label == "base"
+
+
+def test_the_split_is_an_enum_checked_when_read():
+    from gtekit.evaluation.settings import EvalSplit
+
+    assert from_dict(EvalSettings, {"tasks": ["STSBenchmark"], "split": "dev"}).split is EvalSplit.DEV
+    assert EvalSettings(tasks=["STSBenchmark"]).split is EvalSplit.TEST
+    with pytest.raises(ConfigError, match="stage 'compare': split: unknown value 'train'; valid: test, dev"):
+        from_dict(EvalSettings, {"tasks": ["STSBenchmark"], "split": "train"}, where="stage 'compare'")
+    with pytest.raises(ConfigError, match="resamples must be 0"):
+        EvalSettings(tasks=["STSBenchmark"], resamples=-1)
+
+
+def test_dev_split_scores_the_dev_tasks(tiny_model_dir, tmp_path):
+    settings = EvalSettings(models=[EvalModel(str(tiny_model_dir))], tasks=["LeeDocumentSimilarity"], split="dev",
+                            use_cache=False)
+    (result,) = evaluate_models(settings).results
+    assert result["tasks"]["LeeDocumentSimilarity"]["split"] == "dev"
+    assert "15 dev documents" in result["tasks"]["LeeDocumentSimilarity"]["description"]

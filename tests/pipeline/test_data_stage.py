@@ -73,8 +73,8 @@ def test_data_stage_errors(tmp_path):
     with pytest.raises(ConfigError, match="stage 'data': mixture is required"):
         stages({"name": "data", "kind": "data"})
     data = {"name": "data", "kind": "data", "mixture": "mix.yaml"}
-    with pytest.raises(ConfigError, match=r"model.name needs a model folder \(a train stage\), but 'data' is a data "
-                                          r"stage \(a built mixture folder of pairs\)"):
+    with pytest.raises(ConfigError, match=r"model.name needs a model folder \(a train or merge stage\), but 'data' "
+                                          r"is a data stage \(a built mixture folder of pairs\)"):
         stages(data, train_stage("pretrain", {"from": "data"}, ["x.jsonl"]))
     with pytest.raises(ConfigError, match="unknown key 'sources'"):
         stages(data | {"sources": ["x"]})

@@ -47,8 +47,8 @@ def test_references_resolve_to_the_outputs_of_earlier_stages(content, tmp_path):
     (1, "model", {"from": "pretrian"}, "model refers to unknown stage 'pretrian'; stages: pretrain, mine, finetune"),
     (1, "model", {"from": "finetune"}, "model refers to stage 'finetune', which comes later"),
     (1, "pairs", [{"from": "mine"}], r"pairs\[0\] refers to itself"),
-    (2, "model", {"from": "mine"}, r"model.name needs a model folder \(a train stage\), but 'mine' is a mine "
-                                   "stage"),
+    (2, "model", {"from": "mine"}, r"model.name needs a model folder \(a train or merge stage\), but 'mine' is a "
+                                   "mine stage"),
     (2, "data", {"sources": [{"from": "pretrain"}]}, r"data.sources\[0\] needs a pair file \(triples.jsonl\) "
                                                      r"\(a mine stage\) or a built mixture folder of pairs \(a data "
                                                      r"stage\), but 'pretrain' is a train stage"),
@@ -170,3 +170,22 @@ def test_the_quickstart_pipeline_resolves_to_the_paper_table_9_comparison():
     assert [(m.label, m.model) for m in compare.settings.models] == [
         ("base", "all-MiniLM-L6-v2"), ("PT", "runs/elsewhere/pretrain/model"),
         ("FT", "runs/elsewhere/basefinetune/model"), ("PT+FT", "runs/elsewhere/finetune/model")]
+
+
+def test_a_merge_stage_reads_models_and_gives_one(content, tmp_path):
+    content["stages"].insert(3, {"name": "merge", "kind": "merge", "start": "tiny-model",
+                                 "trained": {"from": "finetune"}, "weights": [0.0, 0.5, 1.0],
+                                 "tasks": ["STSBenchmark"]})
+    content["stages"][4]["models"].append({"label": "merged", "model": {"from": "merge"}})
+    pipeline = load(content)
+    merge = pipeline.stage("merge")
+    assert merge.kind is StageKind.MERGE and merge.settings.trained == str(tmp_path / "run/finetune/model")
+    folder = tmp_path / "run/merge"
+    assert merge.outputs() == {"model": folder / "model", "selection": folder / "selection.json"}
+    assert pipeline.stage("compare").settings.models[-1].model == str(tmp_path / "run/merge/model")
+    content["stages"][3]["weights"] = [1.5]
+    with pytest.raises(ConfigError, match=r"stage 'merge'.*weights must be a non-empty list of numbers in \[0, 1\]"):
+        load(content)
+    content["stages"][3].update(weights=[0.5], tasks=["STSBenchmrk"])
+    with pytest.raises(ConfigError, match=r"stage 'merge': tasks: unknown name\(s\) \['STSBenchmrk'\]"):
+        load(content)

@@ -95,11 +95,22 @@ def test_hard_negative_curriculum_across_ranks_equals_one_process(no_dropout_mod
                                    "data.negatives_per_query=2", "data.curriculum={kind: easy_to_hard, pool: 5}")
 
 
+def test_distillation_across_ranks_equals_one_process(no_dropout_model, sources, tmp_path):
+    """The teacher's columns are gathered like the student's: each rank's rows see the whole batch's similarities."""
+    from tests.helpers import write_start_and_trained
+
+    _, teacher = write_start_and_trained(tmp_path / "teacher")
+    assert_two_processes_equal_one(no_dropout_model, sources, tmp_path, "loss.name=gte", "loss.temperature=0.05",
+                                   "train.chunk_size=3", "data.negatives_per_query=2", "train.loss_block_size=3",
+                                   f"loss.distill_teacher={teacher}", "loss.distill_weight=0.5",
+                                   weights_floor=1e-10)  # AdamW amplifies float64 rounding at a ~0 gradient
+
+
 def run_batches(out: Path) -> list:
     return json.loads((out / "rank0.json").read_text())["batches"]
 
 
-def assert_two_processes_equal_one(model, sources, tmp_path, *extra) -> None:
+def assert_two_processes_equal_one(model, sources, tmp_path, *extra, weights_floor: float = 1e-12) -> None:
     single = run_in_process({"overrides": overrides(model, sources, tmp_path / "one", *extra),
                              "out": str(tmp_path / "one-out"), "first_gradients": True, "float64": True})
     ranks = torchrun({"overrides": overrides(model, sources, tmp_path / "two", *extra),
@@ -116,7 +127,7 @@ def assert_two_processes_equal_one(model, sources, tmp_path, *extra) -> None:
         got = load_file(str(tmp_path / "two-out" / f"grads-rank{rank}.safetensors"))
         assert_same_tensors(got, expected_grads, rtol=1e-9, floor=1e-15)
     assert_same_tensors(load_file(str(tmp_path / "two-out" / "weights.safetensors")),
-                        load_file(str(tmp_path / "one-out" / "weights.safetensors")), rtol=1e-9, floor=1e-12)
+                        load_file(str(tmp_path / "one-out" / "weights.safetensors")), rtol=1e-9, floor=weights_floor)
 
     # every step: both ranks draw the same source, and their rows are the two halves of the global batch
     for step, (whole, first, second) in enumerate(zip(single["batches"], ranks[0]["batches"], ranks[1]["batches"],

@@ -140,18 +140,25 @@ def test_refuses_to_train_on_an_evaluation_split(tiny_model_dir, tmp_path):
     Trainer(make_recipe(tiny_model_dir, [clean], tmp_path / "g2", "data.guard_tasks=[STSBenchmark]"))
 
 
-@pytest.mark.parametrize("loss", ["gte", "symmetric"])
+@pytest.mark.parametrize("loss", ["gte", "symmetric", "gte-distilled"])
 def test_gradient_cache_trains_like_one_big_batch(tiny_model_dir, sources, tmp_path, loss):
-    """With dropout off, `train.chunk_size` changes how the batch is encoded, not what is learned."""
+    """With dropout off, `train.chunk_size` changes how the batch is encoded, not what is learned (a teacher's
+    distillation term included: its columns are constants of the step)."""
     from gtekit import Embedder
+    from tests.helpers import write_start_and_trained
+
+    teacher = []
+    if loss == "gte-distilled":
+        teacher = [f"loss.distill_teacher={write_start_and_trained(tmp_path / 'teacher')[1]}", "loss.distill_weight=2"]
 
     def run(chunk_size):
         model = Embedder.load(tiny_model_dir, max_seq_length=32)
         for module in model.modules():
             if isinstance(module, torch.nn.Dropout):
                 module.p = 0.0
-        recipe = make_recipe(tiny_model_dir, sources, tmp_path / f"{loss}-{chunk_size}", f"loss.name={loss}",
-                             "loss.temperature=0.05", "train.steps=3", f"train.chunk_size={chunk_size}",
+        recipe = make_recipe(tiny_model_dir, sources, tmp_path / f"{loss}-{chunk_size}",
+                             f"loss.name={loss.removesuffix('-distilled')}", "loss.temperature=0.05",
+                             "train.steps=3", f"train.chunk_size={chunk_size}", *teacher,
                              "data.negatives_per_query=0" if loss == "symmetric" else "train.batch_size=4")
         trainer = Trainer(recipe, model=model)
         return trainer.train().losses, weights(trainer)
@@ -215,3 +222,35 @@ def test_a_max_seq_length_beyond_the_models_positions_is_refused(tiny_model_dir,
     with pytest.raises(ConfigError, match=r"model.max_seq_length=200 is more than the 128 positions of model .*"
                                           r"\(max_position_embeddings in its config\): set it in \[1, 128\]"):
         Trainer(recipe)
+
+
+def test_distillation_adds_the_teacher_term(tiny_model_dir, sources, tmp_path):
+    """A teacher equal to the start adds 0 at the first step (dropout off); another teacher adds a positive term."""
+    from gtekit import Embedder
+    from tests.helpers import write_start_and_trained
+
+    def first_loss(name, *extra):
+        model = Embedder.load(tiny_model_dir, max_seq_length=32)
+        for module in model.modules():
+            if isinstance(module, torch.nn.Dropout):
+                module.p = 0.0
+        recipe = make_recipe(tiny_model_dir, sources, tmp_path / name, "train.steps=1", "train.batch_size=4", *extra)
+        return Trainer(recipe, model=model).train().losses[0]
+
+    plain = first_loss("plain")
+    assert first_loss("start", "loss.distill_teacher=start") == pytest.approx(plain, abs=1e-6)
+    other = write_start_and_trained(tmp_path / "teacher")[1]
+    assert first_loss("other", f"loss.distill_teacher={other}", "loss.distill_weight=100") > plain + 1e-3
+
+
+def test_a_teacher_with_another_vocabulary_is_refused(tiny_model_dir, sources, tmp_path):
+    from gtekit import Embedder
+
+    teacher = tmp_path / "teacher"
+    Embedder.load(tiny_model_dir).save(teacher)
+    tokenizer = json.loads((teacher / "tokenizer.json").read_text())
+    vocabulary = tokenizer["model"]["vocab"]
+    vocabulary["[unused-x]"] = vocabulary.pop(max(vocabulary, key=vocabulary.get))  # one token renamed
+    (teacher / "tokenizer.json").write_text(json.dumps(tokenizer))
+    with pytest.raises(ValueError, match="has another vocabulary than the student"):
+        Trainer(make_recipe(tiny_model_dir, sources, tmp_path / "run", f"loss.distill_teacher={teacher}"))

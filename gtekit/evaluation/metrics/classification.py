@@ -45,19 +45,37 @@ def classification_scores(train_embeddings: np.ndarray, train_labels: Sequence |
     Keys: ``accuracy``, ``f1``, ``f1_weighted``, ``precision``, ``precision_weighted``, ``recall``,
     ``recall_weighted``, ``ap`` and ``ap_weighted`` (binary labels only), ``main_score`` (= accuracy).
     """
+    predictions = probe_predictions(train_embeddings, train_labels, test_embeddings, test_labels,
+                                    n_experiments=n_experiments, samples_per_label=samples_per_label, seed=seed,
+                                    max_iter=max_iter)
+    return probe_scores(test_labels, predictions)
+
+
+def probe_predictions(train_embeddings: np.ndarray, train_labels: Sequence | np.ndarray,
+                      test_embeddings: np.ndarray, test_labels: Sequence | np.ndarray, *,
+                      n_experiments: int = 10, samples_per_label: int = 8, seed: int = 42,
+                      max_iter: int = 100) -> list[np.ndarray]:
+    """The test-set predictions of each experiment's logistic regression, as in :func:`classification_scores`."""
     train_x, train_y = _checked_split(train_embeddings, train_labels, "train")
-    test_x, test_y = _checked_split(test_embeddings, test_labels, "test")
+    test_x, _ = _checked_split(test_embeddings, test_labels, "test")
     _check_same_width(train_x, test_x)
     if len(np.unique(train_y)) < 2:
         raise ValueError(f"train_labels hold a single class ({train_y[0]!r}); a classifier needs at least 2")
     if max_iter < 1:
         raise ValueError(f"max_iter must be positive, got {max_iter}")
-    per_experiment = []
+    predictions = []
     for selected in undersample_indices(train_y, samples_per_label=samples_per_label,
                                         n_experiments=n_experiments, seed=seed):
         classifier = LogisticRegression(max_iter=max_iter, random_state=seed)
         classifier.fit(train_x[selected], train_y[selected])
-        per_experiment.append(prediction_scores(test_y, classifier.predict(test_x), with_ap=True))
+        predictions.append(classifier.predict(test_x))
+    return predictions
+
+
+def probe_scores(test_labels: Sequence | np.ndarray, predictions: Sequence[np.ndarray]) -> dict[str, float]:
+    """:func:`prediction_scores` of each experiment's predictions, averaged; ``main_score`` = accuracy."""
+    test_y = np.asarray(test_labels)
+    per_experiment = [prediction_scores(test_y, predicted, with_ap=True) for predicted in predictions]
     scores = {name: float(np.mean([s[name] for s in per_experiment])) for name in per_experiment[0]}
     scores["main_score"] = scores["accuracy"]
     return scores

@@ -41,15 +41,23 @@ def clustering_scores(embeddings: np.ndarray, labels: Sequence | np.ndarray, *, 
     homogeneity h = 1 - H(C|K)/H(C) and completeness c = 1 - H(K|C)/H(K) (C gold, K clusters).
     A set with a single label scores 1.0 without clustering, as in mteb.
     """
+    _, y = _checked(embeddings, labels)
+    v_measure = float(v_measure_score(y, cluster_assignments(embeddings, labels, batch_size=batch_size, seed=seed)))
+    return {"v_measure": v_measure, "main_score": v_measure}
+
+
+def cluster_assignments(embeddings: np.ndarray, labels: Sequence | np.ndarray, *, batch_size: int = LEGACY_BATCH_SIZE,
+                        seed: int = 42) -> np.ndarray:
+    """The cluster of each row in :func:`clustering_scores` (k-means, k = distinct labels), shape (N,); a
+    single label gives one cluster, so V-measure is 1.0 as in mteb."""
     x, y = _checked(embeddings, labels)
     n_labels = len(np.unique(y))
     if n_labels <= 1:
-        return {"v_measure": 1.0, "main_score": 1.0}
+        return np.zeros(len(y), dtype=int)
     model = MiniBatchKMeans(n_clusters=n_labels, batch_size=batch_size, n_init="auto", compute_labels=True,
                             random_state=seed)
     model.fit(x)
-    v_measure = float(v_measure_score(y, model.labels_))
-    return {"v_measure": v_measure, "main_score": v_measure}
+    return model.labels_
 
 
 def clustering_scores_over_sets(embedding_sets: Sequence[np.ndarray], label_sets: Sequence[Sequence | np.ndarray], *,

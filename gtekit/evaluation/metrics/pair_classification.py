@@ -37,15 +37,8 @@ def pair_classification_scores(embeddings1: np.ndarray, embeddings2: np.ndarray,
     """mteb's pair-classification metrics of pairs (embeddings1[i], embeddings2[i]) with labels[i] in {0, 1}."""
     if similarity not in SIMILARITIES:
         raise ValueError(f"unknown similarity {similarity!r}; valid: {', '.join(SIMILARITIES)}")
-    a, b, y = _checked(embeddings1, embeddings2, labels)
-    cosine = 1 - paired_cosine_distances(a, b)  # 1 - ||â - b̂||² / 2, rounded as mteb rounds it
-    dot = np.array([np.dot(x, z) for x, z in zip(a, b, strict=True)])  # row by row, as mteb (BLAS rounding)
-    # (name, scores, higher means more similar), in mteb's order
-    scored = [("similarity", cosine if similarity == "cosine" else dot, True),
-              ("cosine", cosine, True),
-              ("manhattan", paired_manhattan_distances(a, b), False),
-              ("euclidean", paired_euclidean_distances(a, b), False),
-              ("dot", dot, True)]
+    _, _, y = _checked(embeddings1, embeddings2, labels)
+    scored = pair_similarities(embeddings1, embeddings2, labels, similarity=similarity)
     out: dict[str, float] = {}
     for name, scores, higher_is_similar in scored:
         for metric, value in threshold_metrics(scores, y, higher_is_similar).items():
@@ -54,6 +47,26 @@ def pair_classification_scores(embeddings1: np.ndarray, embeddings2: np.ndarray,
         out[f"max_{metric}"] = max(out[f"{name}_{metric}"] for name, _, _ in scored)
     out["main_score"] = out["max_ap"]
     return out
+
+
+def pair_similarities(embeddings1: np.ndarray, embeddings2: np.ndarray, labels: Sequence | np.ndarray, *,
+                      similarity: str = "cosine") -> list[tuple[str, np.ndarray, bool]]:
+    """(name, score of each pair, higher means more similar) for each scoring function, in mteb's order."""
+    if similarity not in SIMILARITIES:
+        raise ValueError(f"unknown similarity {similarity!r}; valid: {', '.join(SIMILARITIES)}")
+    a, b, _ = _checked(embeddings1, embeddings2, labels)
+    cosine = 1 - paired_cosine_distances(a, b)  # 1 - ||â - b̂||² / 2, rounded as mteb rounds it
+    dot = np.array([np.dot(x, z) for x, z in zip(a, b, strict=True)])  # row by row, as mteb (BLAS rounding)
+    return [("similarity", cosine if similarity == "cosine" else dot, True),
+            ("cosine", cosine, True),
+            ("manhattan", paired_manhattan_distances(a, b), False),
+            ("euclidean", paired_euclidean_distances(a, b), False),
+            ("dot", dot, True)]
+
+
+def max_average_precision(scored: Sequence[tuple[str, np.ndarray, bool]], labels: np.ndarray) -> float:
+    """``max_ap`` (the main score) of :func:`pair_similarities`' output and 0/1 ``labels``."""
+    return max(float(average_precision_score(labels, scores * (1 if higher else -1))) for _, scores, higher in scored)
 
 
 def threshold_metrics(scores: np.ndarray, labels: np.ndarray, higher_is_similar: bool) -> dict[str, float]:

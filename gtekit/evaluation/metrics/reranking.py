@@ -41,6 +41,16 @@ def reranking_scores(query_embeddings: Sequence[np.ndarray], candidate_embedding
     Query q has embedding(s) ``query_embeddings[q]`` of shape (H,) or (S, H), candidates
     ``candidate_embeddings[q]`` of shape (n_q, H) and ``relevance[q]`` of shape (n_q,) in {0, 1}.
     """
+    per_query = reranking_per_query(query_embeddings, candidate_embeddings, relevance, mrr_at_k=mrr_at_k)
+    mean_ap = float(np.mean(per_query["map"]))
+    return {"map": mean_ap, "mrr": float(np.mean(per_query["mrr"])),
+            f"recall_at_{mrr_at_k}": float(np.mean(per_query[f"recall_at_{mrr_at_k}"])), "main_score": mean_ap}
+
+
+def reranking_per_query(query_embeddings: Sequence[np.ndarray], candidate_embeddings: Sequence[np.ndarray],
+                        relevance: Sequence[np.ndarray], *, mrr_at_k: int = MRR_AT_K) -> dict[str, np.ndarray]:
+    """The metrics of :func:`reranking_scores` for each query kept (one with a relevant and an irrelevant
+    candidate), in order, shape (Q,) each."""
     if not len(query_embeddings) == len(candidate_embeddings) == len(relevance):
         raise ValueError(f"got {len(query_embeddings)} queries, {len(candidate_embeddings)} candidate lists "
                          f"and {len(relevance)} relevance lists")
@@ -58,9 +68,7 @@ def reranking_scores(query_embeddings: Sequence[np.ndarray], candidate_embedding
         recalls.append(ranked.sum() / is_relevant.sum())
     if not aps:
         raise ValueError("no query has both a relevant and an irrelevant candidate; nothing to rank")
-    mean_ap = float(np.mean(aps))
-    return {"map": mean_ap, "mrr": float(np.mean(mrrs)), f"recall_at_{mrr_at_k}": float(np.mean(recalls)),
-            "main_score": mean_ap}
+    return {"map": np.asarray(aps), "mrr": np.asarray(mrrs), f"recall_at_{mrr_at_k}": np.asarray(recalls)}
 
 
 def candidate_scores(query: np.ndarray, candidates: np.ndarray) -> np.ndarray:

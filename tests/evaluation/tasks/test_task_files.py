@@ -69,10 +69,16 @@ def test_cli_side_by_side_table_chart_and_cache(tmp_path, tiny_model_dir, capsys
     arguments = ["eval", str(tiny_model_dir), str(tiny_model_dir), "--task-file", str(files[0]),
                  "--task-file", str(files[4]), "-o", str(output), "--plot", str(chart),
                  "--markdown", str(tmp_path / "table.md")]
-    assert main(arguments) == 0
+    assert main([*arguments, "--resamples", "50"]) == 0
     results = json.loads(output.read_text())
     assert [r["model"] for r in results] == [str(tiny_model_dir)] * 2
     assert results[0]["tasks"]["LocalSTS"]["main_score"] == results[1]["tasks"]["LocalSTS"]["main_score"]
+    same = results[1]["delta_to_first"]  # the same model twice: no change, an interval of width 0
+    assert same["tasks"]["LocalSTS"] == {"delta": 0.0, "low": 0.0, "high": 0.0, "significant": False,
+                                         "resamples": 50, "confidence": 0.95}
+    assert same["average"]["delta"] == 0.0 and "delta_to_first" not in results[0]
+    shown = capsys.readouterr().out
+    assert "| LocalSTS | +0.00 [+0.00, +0.00] |" in shown and "95% paired bootstrap intervals, 50 resamples" in shown
     assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "LocalReranking" in (tmp_path / "table.md").read_text()
 
