@@ -84,6 +84,7 @@ class TreeSampler(threading.Thread):
         stage = self.current_stage()
         record = self.stages.setdefault(stage, {"peak_mib": 0.0, "main_peak_mib": 0.0, "tree_peak_mib": 0.0,
                                                 "child_peak_mib": 0.0, "processes_seen": set(),
+                                                "child_hwm_mib": {},
                                                 "started": time.time()})
         record["ended"] = time.time()
         tree = 0
@@ -100,8 +101,11 @@ class TreeSampler(threading.Thread):
                     record["main_peak_mib"] = max(record["main_peak_mib"], hwm / 1024)
                 record["main_peak_mib"] = max(record["main_peak_mib"], rss / 1024)
             else:
+                # a child read between fork and exec reports its parent's high-water mark (the kernel copies it
+                # with the address space); exec starts a fresh one, so only each child's latest reading counts
                 hwm = status_kib("VmHWM", pid) or rss
-                record["child_peak_mib"] = max(record["child_peak_mib"], hwm / 1024)
+                record["child_hwm_mib"][pid] = hwm / 1024
+        record["child_peak_mib"] = max(record["child_hwm_mib"].values(), default=0.0)
         record["tree_peak_mib"] = max(record["tree_peak_mib"], tree / 1024)
         record["peak_mib"] = max(record["main_peak_mib"], record["child_peak_mib"])
 

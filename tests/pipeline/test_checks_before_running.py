@@ -21,11 +21,11 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def quickstart_ending_in_a_train_stage(output_dir: Path) -> dict:
-    """recipes/quickstart.yaml's stages without the final comparison, so that a train stage (basefinetune) comes
-    last; the data stages read the shipped mixture files."""
+    """recipes/quickstart.yaml's stages without the merge and the final comparison, so that a train stage
+    (basefinetune) comes last; the data stages read the shipped mixture files."""
     recipe = yaml.safe_load((REPO / "recipes/quickstart.yaml").read_text(encoding="utf-8"))
     recipe["output_dir"] = str(output_dir)
-    recipe["stages"] = [stage for stage in recipe["stages"] if stage["kind"] != "eval"]
+    recipe["stages"] = [stage for stage in recipe["stages"] if stage["kind"] not in ("eval", "merge")]
     for stage in recipe["stages"]:
         if stage["kind"] == "data":
             stage["mixture"] = str(REPO / "recipes" / stage["mixture"])
@@ -52,11 +52,12 @@ def test_settings_are_checked_before_task_names(tmp_path):
     """Task names need the evaluation libraries (seconds to import): every other mistake is reported first."""
     recipe = yaml.safe_load((REPO / "recipes/quickstart.yaml").read_text(encoding="utf-8"))
     recipe["output_dir"] = str(tmp_path / "run")
-    recipe["stages"][-1]["tasks"] = ["NoSuchTask"]  # compare
-    recipe["stages"][-2]["loss"]["name"] = "gtr"  # basefinetune
+    stages = {stage["name"]: stage for stage in recipe["stages"]}
+    stages["compare"]["tasks"] = ["NoSuchTask"]
+    stages["basefinetune"]["loss"]["name"] = "gtr"
     with pytest.raises(ConfigError, match=re.escape("stage 'basefinetune': loss.name: unknown value 'gtr'")):
         pipeline_from_dict(copy.deepcopy(recipe), where="quickstart", base=REPO / "recipes")
-    recipe["stages"][-2]["loss"]["name"] = "gte"
+    stages["basefinetune"]["loss"]["name"] = "gte"
     with pytest.raises(ConfigError, match=re.escape("stage 'compare': tasks: unknown name(s) ['NoSuchTask']; "
                                                     "valid tasks: STSBenchmark")):
         pipeline_from_dict(recipe, where="quickstart", base=REPO / "recipes")

@@ -156,20 +156,24 @@ def test_the_quickstart_pipeline_resolves_to_the_paper_table_9_comparison():
     assert [(stage.name, stage.kind) for stage in pipeline.stages] == [
         ("pretrain-data", StageKind.DATA), ("finetune-data", StageKind.DATA), ("pretrain", StageKind.TRAIN),
         ("mine", StageKind.MINE), ("finetune", StageKind.TRAIN), ("basefinetune", StageKind.TRAIN),
-        ("compare", StageKind.EVAL)]
+        ("merge", StageKind.MERGE), ("compare", StageKind.EVAL)]
     for stage in pipeline.stages[:2]:
         assert Path(stage.settings.mixture).is_file()
-    pretrain, mine, finetune, basefinetune, compare = pipeline.stages[2:]
+    pretrain, mine, finetune, basefinetune, merge, compare = pipeline.stages[2:]
     assert pretrain.settings.data.sources == ["runs/elsewhere/pretrain-data/mixture"]
     assert pretrain.settings.loss.name == "gte" and pretrain.settings.data.negatives_per_query == 0
     assert mine.settings.model == "runs/elsewhere/pretrain/model" and mine.settings.relative_margin == 0.05
-    assert finetune.settings.train.lr == pretrain.settings.train.lr / 10  # GTE section 3.4
+    assert finetune.settings.train.lr == pytest.approx(pretrain.settings.train.lr / 10)  # GTE section 3.4
     assert finetune.settings.data == basefinetune.settings.data and finetune.settings.train == dataclasses.replace(
         basefinetune.settings.train, output_dir=finetune.settings.train.output_dir)
     assert finetune.settings.data.negatives_per_query == mine.settings.num_negatives
+    assert pretrain.settings.loss.temperature == 0.05  # the base model's own τ, chosen on dev (docs/forgetting.md)
+    assert merge.settings.start == "all-MiniLM-L6-v2" and merge.settings.trained == "runs/elsewhere/finetune/model"
+    assert merge.settings.tasks == compare.settings.tasks and compare.settings.split == "test"
     assert [(m.label, m.model) for m in compare.settings.models] == [
         ("base", "all-MiniLM-L6-v2"), ("PT", "runs/elsewhere/pretrain/model"),
-        ("FT", "runs/elsewhere/basefinetune/model"), ("PT+FT", "runs/elsewhere/finetune/model")]
+        ("FT", "runs/elsewhere/basefinetune/model"), ("PT+FT", "runs/elsewhere/finetune/model"),
+        ("PT+FT merged", "runs/elsewhere/merge/model")]
 
 
 def test_a_merge_stage_reads_models_and_gives_one(content, tmp_path):
