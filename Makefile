@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 
-.PHONY: install install-test quickstart test faults test-fast check claims bench lock clean
+.PHONY: install install-test quickstart ablations test faults test-fast check claims bench lock clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,11 @@ install-test: $(VENV)/.installed-test
 ## quickstart: GTE's stages on offline data (pre-train, mine, fine-tune, merge on dev, compare on test), ~15 min
 quickstart: $(VENV)/.installed
 	$(BIN)/gtekit run recipes/quickstart.yaml
+
+## ablations: GTE Tables 9, 10, 11, batch size and τ in miniature (recipes/ablations.yaml), then the tables,
+## plots and docs/results/ablations.json (docs/ablations.md), ~50 min on 2 cores; a rerun goes on where it stopped
+ablations: $(VENV)/.installed
+	$(BIN)/python -m benchmarks.ablations $(ARGS)
 
 ## test: the whole suite (unit tests on tiny random models + a few marked MiniLM tests), then `make faults`
 test: $(VENV)/.installed-test

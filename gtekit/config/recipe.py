@@ -56,6 +56,7 @@ class LossName(enum.StrEnum):
     GTE = "gte"  # improved contrastive loss (GTE Eq. 5-6)
     INFONCE = "infonce"  # in-batch and hard negatives (GTE Eq. 3)
     SYMMETRIC = "symmetric"  # cpt-text's symmetric in-batch loss, trainable temperature
+    BIDIRECTIONAL = "bidirectional"  # q→d and d→q in-batch at a fixed τ (the loss ablation's middle row)
 
 
 class DeviceKind(enum.StrEnum):
@@ -139,7 +140,12 @@ class DataConfig:
 
     A file is one source, held in memory; a built mixture folder (``gtekit data build``, with a
     ``manifest.json``) gives one streamed source per manifest entry. ``caps``, ``weights`` and
-    ``prefixes`` name sources; an unknown name is an error."""
+    ``prefixes`` name sources; an unknown name is an error.
+
+    ``replay`` mixes general-purpose pairs into a run (a fine-tuning or domain run) against forgetting, as
+    experience replay does in continual learning (Rolnick et al. 2019, "Experience Replay for Continual
+    Learning"): a ``replay_share`` of the batches comes from the replay sources (chosen among them by
+    p_j ∝ w_j n_j^α, as among the others), with in-batch negatives only."""
 
     sources: list[str] = field(default_factory=list)  # files, folders, globs (JSONL, JSONL.gz, Parquet), mixtures
     alpha: float = ranged(0.5, Range(0, note="0: every source equally likely, 1: in proportion to its size"))
@@ -150,6 +156,9 @@ class DataConfig:
     prefixes: dict[str, dict[str, str]] = field(default_factory=dict)  # {source: {query: "...", document: "..."}}
     # instead of the model's query/document prefix, for that source's batches
     negatives_per_query: int = ranged(0, AT_LEAST_0)  # hard negatives used per pair (group size - 1)
+    replay: list[str] = field(default_factory=list)  # general pairs mixed in against forgetting (as `sources`);
+    # their batches use in-batch negatives only, whatever negatives_per_query says
+    replay_share: float = ranged(0.0, Range(0, 1, high_open=True, note="the share of batches drawn from replay"))
     skip_invalid: bool = False  # skip and count malformed rows instead of stopping
     guard_tasks: list[str] = field(default_factory=lambda: ["offline"])  # refuse sources repeating their texts
     resident_shards: int = ranged(0, Range(0, note="0: one per source, plus one"))  # decoded shards of streamed
@@ -162,6 +171,9 @@ class DataConfig:
             check_number(f"data.weights.{name}", weight, Range(0, note="0: the source is off"))
         for name, cap in self.caps.items():
             check_number(f"data.caps.{name}", cap, AT_LEAST_1)
+        if bool(self.replay) != (self.replay_share > 0):
+            raise ConfigError(f"data.replay ({len(self.replay)} source(s)) and data.replay_share "
+                              f"({self.replay_share}) go together: give both, or neither")
         c, k = self.curriculum, self.negatives_per_query
         if c.kind != CurriculumKind.NONE and k < 1:
             raise ConfigError(f"data.curriculum.kind={c.kind} chooses among hard negatives: "
@@ -175,7 +187,7 @@ class DataConfig:
 class LossConfig:
     """The contrastive objective (gtekit.losses)."""
 
-    name: LossName = LossName.GTE  # gte | infonce | symmetric
+    name: LossName = LossName.GTE  # gte | infonce | symmetric | bidirectional
     temperature: float = ranged(0.01, Range(0, low_open=True, note="τ divides the similarities; GTE uses 0.01"))
     # τ; for `symmetric`, the initial value of the trainable τ. GTE's 0.01 is for training from an MLM checkpoint;
     # continuing a contrastively trained model, start from the temperature it was trained with (all-MiniLM-L6-v2:

@@ -43,8 +43,8 @@ class SourceSampler:
     epoch, since the shard order changes). A batch never spans two epochs: when fewer than
     ``batch_size`` examples are left in the current epoch of a source, they are skipped and its next
     epoch starts, so each epoch of a source leaves out fewer than ``batch_size`` of its examples.
-    Every source must count at least ``batch_size`` examples; ``names``, when given, only make error
-    messages clearer.
+    Every source that can be drawn must count at least ``batch_size`` examples (a source of weight 0 is
+    never drawn, so its size does not matter); ``names``, when given, only make error messages clearer.
 
     The whole state is the source-choice RNG state plus each source's epoch and cursor (position
     in its epoch's order), and ``state_dict()`` is a few hundred bytes of plain JSON. Every rank of
@@ -75,8 +75,9 @@ class SourceSampler:
                 if cap < 1:
                     raise ValueError(f"{_describe(i, names)} has cap {cap}; a cap must be at least 1")
                 self.epoch_sizes[i] = min(self.sizes[i], int(cap))
+        self._probabilities = source_probabilities(self.epoch_sizes, float(alpha), weights)
         for i, size in enumerate(self.epoch_sizes):
-            if size < batch_size:
+            if size < batch_size and self._probabilities[i] > 0:
                 capped = "" if size == self.sizes[i] else f" (capped from {self.sizes[i]})"
                 raise ValueError(f"{_describe(i, names)} has {size} examples{capped}, fewer than the batch size "
                                  f"{batch_size}; every batch comes from one source, so drop it or lower the batch size")
@@ -85,7 +86,6 @@ class SourceSampler:
         self.seed = int(seed)
         self.names = None if names is None else list(names)
         self._starts = [np.concatenate([[0], np.cumsum(shards)[:-1]]) for shards in self.shard_sizes]
-        self._probabilities = source_probabilities(self.epoch_sizes, self.alpha, weights)
         self._rng = np.random.Generator(np.random.PCG64(self.seed))
         self._epochs = [0] * len(self.sizes)
         self._cursors = [0] * len(self.sizes)

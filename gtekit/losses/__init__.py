@@ -16,11 +16,13 @@ from collections.abc import Callable
 from torch import Tensor
 
 from ._similarity import LogitScale, Temperature, trainable
+from .bidirectional import bidirectional
 from .gte import gte
 from .infonce import infonce
 from .symmetric import symmetric
 
-LOSSES: dict[str, Callable[..., Tensor]] = {"gte": gte, "infonce": infonce, "symmetric": symmetric}
+LOSSES: dict[str, Callable[..., Tensor]] = {"gte": gte, "infonce": infonce, "symmetric": symmetric,
+                                            "bidirectional": bidirectional}
 LEARNED_TEMPERATURE = frozenset({"symmetric"})  # losses whose τ is trained with the model (cpt-text)
 
 
@@ -48,5 +50,5 @@ def row_blocks(rows: int | range, block_size: int = 0) -> list[slice]:
     return [slice(start, min(start + step, rows.stop)) for start in range(rows.start, rows.stop, step)]
 
 
-__all__ = ["LEARNED_TEMPERATURE", "LOSSES", "LogitScale", "Temperature", "get_loss", "gte", "infonce", "row_blocks",
-           "symmetric", "temperature_for", "trainable"]
+__all__ = ["LEARNED_TEMPERATURE", "LOSSES", "LogitScale", "Temperature", "bidirectional", "get_loss", "gte", "infonce",
+           "row_blocks", "symmetric", "temperature_for", "trainable"]

@@ -226,10 +226,10 @@ def _train_settings(settings: dict, context: _Context, state_dir: Path) -> Recip
         if settings["model"]["name"] is None:
             del settings["model"]["name"]
     data = settings.get("data")
-    if isinstance(data, dict) and isinstance(data.get("sources"), list):
-        settings["data"] = data | {"sources": [
-            context.data_file(source, f"data.sources[{i}]", PAIR_STAGES)
-            for i, source in enumerate(data["sources"])]}
+    for key in ("sources", "replay"):
+        if isinstance(data, dict) and isinstance(data.get(key), list):
+            data = settings["data"] = data | {key: [
+                context.data_file(source, f"data.{key}[{i}]", PAIR_STAGES) for i, source in enumerate(data[key])]}
     train = settings.get("train")
     if train is None or isinstance(train, dict):
         settings["train"] = {"output_dir": str(state_dir), **(train or {})}

@@ -216,7 +216,8 @@ def stage_inputs(stage: Stage) -> list[tuple[str, str, bool]]:
     s = stage.settings
     if stage.kind is StageKind.TRAIN:
         return [("model.name", s.model.name, False),
-                *((f"data.sources[{i}]", source, True) for i, source in enumerate(s.data.sources))]
+                *((f"data.sources[{i}]", source, True) for i, source in enumerate(s.data.sources)),
+                *((f"data.replay[{i}]", source, True) for i, source in enumerate(s.data.replay))]
     if stage.kind is StageKind.DATA:
         return [("mixture", s.mixture, True)]
     if stage.kind is StageKind.MERGE:

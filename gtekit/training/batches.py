@@ -83,11 +83,12 @@ class BatchPreparer:
     negatives_per_query: int = 0
     prefixes: dict[str, dict[str, str]] = field(default_factory=dict)  # {source: {kind: prefix}} overrides
     curriculum: EasyToHardNegatives | None = None  # None: each pair's first K negatives, as listed
+    in_batch_only: frozenset[str] = frozenset()  # sources whose batches take no hard negatives (data.replay)
 
-    def columns(self, pairs: list[Pair], step: int = 0) -> list[tuple[list[str], str]]:
+    def columns(self, pairs: list[Pair], step: int = 0, source: str = "") -> list[tuple[list[str], str]]:
         """The batch as columns of (texts, kind): queries, positives and, if used, hard negatives (B·K)
-        chosen for 0-based ``step``."""
-        k = self.negatives_per_query
+        chosen for 0-based ``step``; a batch of a source in ``in_batch_only`` has none."""
+        k = 0 if source in self.in_batch_only else self.negatives_per_query
         columns = [([p.query for p in pairs], "query"), ([p.positive for p in pairs], "document")]
         if k and self.curriculum is not None:
             columns.append(([n for p in pairs for n in self.curriculum.negatives(p, step)], "document"))
@@ -102,7 +103,7 @@ class BatchPreparer:
         pairs, skipped = source.read_batch(indices, self.part)
         prefixes = self.prefixes.get(source.name, {})
         try:
-            columns = self.columns(pairs, step)
+            columns = self.columns(pairs, step, source.name)
         except ValueError as error:
             error.add_note(f"in source {source.name!r} ({source.path})")
             raise

@@ -25,6 +25,8 @@ from ..losses import Temperature
 from ..model.embedder import Embedder
 from .recompute import enable_recompute
 
+REPLAY_PREFIX = "replay:"  # the name of a data.replay source starts with it
+
 
 def pairs_per_rank(batch_size: int, world_size: int) -> int:
     """This rank's pairs of a global batch of ``train.batch_size``, which must divide evenly over the ranks."""
@@ -79,18 +81,45 @@ def negative_curriculum(recipe: Recipe) -> EasyToHardNegatives | None:
 
 
 def load_training_sources(recipe: Recipe, curriculum: EasyToHardNegatives | None) -> list:
-    """The recipe's sources; with a curriculum, each row checked for enough negatives and scores kept."""
+    """The recipe's sources, then its replay sources, each named ``replay:<name>``; with a curriculum, each
+    row of the first checked for enough negatives and scores kept."""
     data = recipe.data
     requirements = curriculum.requirements if curriculum is not None else None
     try:
-        return load_sources(data.sources, skip_invalid=data.skip_invalid, resident_shards=data.resident_shards,
-                            requirements=requirements)
+        sources = load_sources(data.sources, skip_invalid=data.skip_invalid, resident_shards=data.resident_shards,
+                               requirements=requirements)
     except PairFormatError as error:
         if requirements is not None and error.field == "negatives":
             error.add_note(f"data.curriculum ranks {requirements.min_count} negatives of every pair: mine at least "
                            f"that many (gtekit mine --num-negatives {requirements.min_count}), lower "
                            "data.curriculum.pool, or leave such rows out with data.skip_invalid=true")
         raise
+    replay = load_sources(data.replay, skip_invalid=data.skip_invalid,
+                          resident_shards=data.resident_shards) if data.replay else []
+    for source in replay:
+        source.name = REPLAY_PREFIX + source.name  # in logs, weights and caps; its batches have no hard negatives
+    return sources + replay
+
+
+def is_replay(source) -> bool:
+    """Whether ``source`` came from ``data.replay``."""
+    return source.name.startswith(REPLAY_PREFIX)
+
+
+def replay_weights(sizes: list[int], alpha: float, weights: list[float], replay: list[bool],
+                   share: float) -> list[float]:
+    """``weights`` with the replay sources' scaled so that they hold ``share`` of the probability:
+    p_i ∝ w_i n_i^α among the others and among the replay sources, and Σ_{j replay} p_j = share.
+
+    With M = Σ_{i not replay} w_i n_i^α and R = Σ_{j replay} w_j n_j^α, replay weights are multiplied by
+    share / (1 - share) · M / R."""
+    mass = [w * n ** alpha for w, n in zip(weights, sizes, strict=True)]
+    main = sum(m for m, r in zip(mass, replay, strict=True) if not r)
+    replayed = sum(m for m, r in zip(mass, replay, strict=True) if r)
+    if main <= 0 or replayed <= 0:
+        raise ConfigError("data.replay_share needs sources and replay sources that can be drawn (weight > 0)")
+    scale = share / (1 - share) * main / replayed
+    return [w * scale if r else w for w, r in zip(weights, replay, strict=True)]
 
 
 def check_sources(data: DataConfig, sources: list) -> None:
@@ -102,12 +131,17 @@ def check_sources(data: DataConfig, sources: list) -> None:
 
 
 def source_sampler(recipe: Recipe, sources: list) -> SourceSampler:
-    """The sampler of the recipe's mixture (``data.alpha``, ``data.weights``, ``data.caps``), seeded with
-    ``train.seed``: every rank builds the same one, so all draw the same source and global batch each step."""
+    """The sampler of the recipe's mixture (``data.alpha``, ``data.weights``, ``data.caps``,
+    ``data.replay_share``), seeded with ``train.seed``: every rank builds the same one, so all draw the same
+    source and global batch each step."""
     data, names = recipe.data, [s.name for s in sources]
+    weights, caps = [data.weights.get(n, 1.0) for n in names], [data.caps.get(n) for n in names]
+    if data.replay_share:
+        sizes = [int(sum(s.shard_sizes)) for s in sources]
+        sizes = [size if cap is None else min(size, cap) for size, cap in zip(sizes, caps, strict=True)]
+        weights = replay_weights(sizes, data.alpha, weights, [is_replay(s) for s in sources], data.replay_share)
     return SourceSampler([s.shard_sizes for s in sources], recipe.train.batch_size, alpha=data.alpha,
-                         seed=recipe.train.seed, weights=[data.weights.get(n, 1.0) for n in names], names=names,
-                         caps=[data.caps.get(n) for n in names])
+                         seed=recipe.train.seed, weights=weights, names=names, caps=caps)
 
 
 def trained_parts(model: Embedder, temperature: Temperature, device: torch.device) -> nn.ModuleDict:

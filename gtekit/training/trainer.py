@@ -47,6 +47,7 @@ from .schedule import warmup_linear_decay
 from .setup import (
     build_model,
     check_sources,
+    is_replay,
     load_training_sources,
     negative_curriculum,
     pairs_per_rank,
@@ -89,7 +90,8 @@ class Trainer:
         self._sampler_state = self.sampler.state_dict()  # position after the last batch trained on
         self.preparer = BatchPreparer(self.sources, self.model.tokenizer, self.model.settings,
                                       self.group.local_slice(per_rank), cfg.chunk_size, data.negatives_per_query,
-                                      data.prefixes, self.curriculum)
+                                      data.prefixes, self.curriculum,
+                                      frozenset(s.name for s in self.sources if is_replay(s)))
         temperature = temperature_for(recipe.loss.name, recipe.loss.temperature)
         self.parts = trained_parts(self.model, temperature, self.device)
         engine = data_parallel(self.model, self.group, cfg.seed)

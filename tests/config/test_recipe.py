@@ -92,7 +92,7 @@ def test_a_glob_relative_to_the_recipe_folder_is_resolved(tmp_path, monkeypatch)
 
 
 @pytest.mark.parametrize(("override", "message"), [
-    ("loss.name=gtr", "loss.name: unknown value 'gtr'; valid: gte, infonce, symmetric"),
+    ("loss.name=gtr", "loss.name: unknown value 'gtr'; valid: gte, infonce, symmetric, bidirectional"),
     ("model.pooling=max", "model.pooling: unknown value 'max'; valid: mean, cls, last"),
     ("train.device=gpu", "train.device: unknown value 'gpu'; valid: auto, cpu, cuda, cuda:N"),
     ("train.device=cuda:x", "train.device: unknown value 'cuda:x'; valid: auto, cpu, cuda, cuda:N"),
@@ -131,7 +131,8 @@ def test_a_recipe_built_in_code_gets_the_members_too():
 
     assert LossConfig(name="infonce").name is LossName.INFONCE
     assert ModelConfig(pooling="last").pooling is PoolingName.LAST
-    with pytest.raises(ConfigError, match=r"loss\.name: unknown value 'x'; valid: gte, infonce, symmetric"):
+    with pytest.raises(ConfigError,
+                       match=r"loss\.name: unknown value 'x'; valid: gte, infonce, symmetric, bidirectional"):
         LossConfig(name="x")
 
 

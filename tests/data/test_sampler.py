@@ -124,6 +124,8 @@ def test_source_smaller_than_batch_is_an_error():
         SourceSampler([10, 3], batch_size=4)
     with pytest.raises(ValueError, match=r"source 1 \('tiny'\) has 3 examples, fewer than the batch size 4"):
         SourceSampler([10, 3], batch_size=4, names=["big", "tiny"])
+    switched_off = SourceSampler([10, 3], batch_size=4, weights=[1.0, 0.0])  # never drawn: its size does not matter
+    assert {source for source, _ in draw(switched_off, 50)} == {0}
 
 
 @pytest.mark.parametrize(("kwargs", "message"), [

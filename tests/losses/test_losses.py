@@ -174,12 +174,27 @@ def test_bad_shapes_and_names_are_clear_errors():
         gte(torch.randn(3, 4), torch.randn(2, 4))
     with pytest.raises(ValueError, match="negatives must be"):
         infonce(torch.randn(3, 4), torch.randn(3, 4), torch.randn(3, 4))
-    with pytest.raises(ValueError, match="valid: gte, infonce, symmetric"):
+    with pytest.raises(ValueError, match="valid: gte, infonce, symmetric, bidirectional"):
         get_loss("triplet")
-    with pytest.raises(ValueError, match="valid: gte, infonce, symmetric"):
+    with pytest.raises(ValueError, match="valid: gte, infonce, symmetric, bidirectional"):
         temperature_for("triplet", 0.05)
     with pytest.raises(ValueError, match=r"symmetric loss takes no hard negatives .*negatives_per_query=0"):
         symmetric(torch.randn(3, 4), torch.randn(3, 4), torch.randn(3, 2, 4))
+
+
+@pytest.mark.parametrize("tau", [0.01, 0.05])
+def test_bidirectional_is_the_two_direction_loop_at_a_fixed_temperature(batch, tau):
+    """q→d and d→q of GTE Eq. 5 at a fixed τ: the naive two-direction loop, τ untouched by training."""
+    q, d, _ = batch
+    assert temperature_for("bidirectional", tau) == tau
+    leaves = [t.clone().requires_grad_() for t in (q, d)]
+    naive_leaves = [t.clone().requires_grad_() for t in (q, d)]
+    ours, naive = get_loss("bidirectional")(*leaves, None, tau), naive_symmetric(*naive_leaves, math.log(1 / tau))
+    torch.testing.assert_close(ours, naive.to(ours.dtype), rtol=1e-6, atol=0)
+    for got, expected in zip(torch.autograd.grad(ours, leaves), torch.autograd.grad(naive, naive_leaves), strict=True):
+        torch.testing.assert_close(got, expected.to(got.dtype), rtol=1e-5, atol=1e-8)
+    with pytest.raises(ValueError, match="takes no hard negatives"):
+        get_loss("bidirectional")(q, d, torch.randn(q.size(0), 2, q.size(1), dtype=q.dtype), tau)
 
 
 def test_symmetric_learns_its_temperature_and_the_others_keep_theirs():
@@ -193,7 +208,7 @@ def test_every_loss_takes_a_fixed_or_a_trainable_temperature_the_same_way(batch,
     """loss(q, d, negatives, temperature=τ, rows=...): a LogitScale at 1/τ gives the loss of the float τ, and
     its log-scale gets a gradient."""
     q, d, negatives = batch
-    negatives = None if name == "symmetric" else negatives
+    negatives = None if name in ("symmetric", "bidirectional") else negatives
     scale = logit_scale(math.log(1 / 0.05), torch.float64)
     fixed = get_loss(name)(q, d, negatives, temperature=0.05, rows=slice(1, 4))
     trained = get_loss(name)(q, d, negatives, temperature=scale, rows=slice(1, 4))
@@ -203,10 +218,10 @@ def test_every_loss_takes_a_fixed_or_a_trainable_temperature_the_same_way(batch,
 
 
 @pytest.mark.parametrize("block_size", [1, 4, 6])
-@pytest.mark.parametrize("name", ["gte", "infonce", "symmetric"])
+@pytest.mark.parametrize("name", ["gte", "infonce", "symmetric", "bidirectional"])
 def test_row_blocks_sum_to_the_whole_loss_and_its_gradient(batch, name, block_size):
     q, d, negatives = batch
-    if name == "symmetric":
+    if name in ("symmetric", "bidirectional"):
         negatives = None
 
     def loss(q_, d_, n_, rows=None):

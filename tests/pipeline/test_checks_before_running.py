@@ -43,7 +43,8 @@ def test_a_typo_in_the_last_stage_stops_the_run_before_any_stage(tmp_path):
     result = subprocess.run([sys.executable, "-c", probe, str(path)], cwd=tmp_path, capture_output=True, text=True,
                             timeout=60)
     assert result.returncode == 2
-    assert "stage 'basefinetune': loss.name: unknown value 'gtr'; valid: gte, infonce, symmetric" in result.stderr
+    assert ("stage 'basefinetune': loss.name: unknown value 'gtr'; valid: gte, infonce, symmetric, bidirectional"
+            in result.stderr)
     assert not (tmp_path / "run").exists()  # no stage started
     assert result.stdout.strip() == "[]"  # checked without importing torch or transformers: a second, not minutes
 

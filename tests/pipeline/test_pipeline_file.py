@@ -91,7 +91,7 @@ def test_bad_references_are_clear_errors(content, stage, key, value, message):
     (lambda r: r["stages"][2].update(eval={"tasks": ["STSB"]}), r"stage 'finetune': eval.tasks: unknown "
                                                                 r"name\(s\) \['STSB'\]; valid tasks: "),
     (lambda r: r["stages"][2].update(loss={"name": "gtr"}), "stage 'finetune': loss.name: unknown value 'gtr'; "
-                                                            "valid: gte, infonce, symmetric"),
+                                                            "valid: gte, infonce, symmetric, bidirectional"),
     (lambda r: r["stages"][2]["model"].update(pooling="max"), "stage 'finetune': model.pooling: unknown value "
                                                               "'max'; valid: mean, cls, last"),
     (lambda r: r["stages"][0]["train"].update(device="gpu"), "stage 'pretrain': train.device: unknown value 'gpu'; "
