@@ -34,7 +34,7 @@ quickstart: $(VENV)/.installed
 	$(BIN)/gtekit run recipes/quickstart.yaml
 
 ## ablations: GTE Tables 9, 10, 11, batch size and τ in miniature (recipes/ablations.yaml), then the tables,
-## plots and docs/results/ablations.json (docs/ablations.md), ~50 min on 2 cores; a rerun goes on where it stopped
+## plots and docs/results/ablations.json (docs/ablations.md), ~40 min on 2 cores; a rerun goes on where it stopped
 ablations: $(VENV)/.installed
 	$(BIN)/python -m benchmarks.ablations $(ARGS)
 
