@@ -30,11 +30,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from gtekit.io.atomic import atomic_path
+from gtekit.pipeline.state import DONE_MARKER as MARKER
+
+from .peaks import cpu_model
 from .quickstart import read_time_report
 
 ROOT = Path(__file__).resolve().parent.parent
 PIPELINE = ROOT / "recipes" / "ablations.yaml"
-MARKER = ".gtekit-stage-done.json"
 
 
 @dataclass(frozen=True)
@@ -86,7 +89,7 @@ def read_tables(run_dir: Path) -> dict[str, list[dict]]:
 def stage_finish_times(run_dir: Path) -> dict[str, str]:
     """When each stage of the run finished (its completion marker), in the order they finished."""
     finished = {}
-    for marker in sorted(run_dir.glob(f"*/{MARKER}")):
+    for marker in run_dir.glob(f"*/{MARKER}"):
         record = json.loads(marker.read_text(encoding="utf-8"))
         finished[record["stage"]] = record["finished_at"]
     return dict(sorted(finished.items(), key=lambda item: item[1]))
@@ -113,8 +116,6 @@ def plot_ablation(ablation: Ablation, results: list[dict], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from gtekit.io.atomic import atomic_path
-
     compared = results[1:]
     tasks = [*results[0]["tasks"], "average"]
     width = 0.8 / max(1, len(compared))
@@ -140,18 +141,15 @@ def plot_ablation(ablation: Ablation, results: list[dict], path: Path) -> None:
 
 
 def write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
 
 
 def machine() -> dict:
     import torch
 
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else ""
-    return {"cpus": os.cpu_count(), "processor": cpu, "python": platform.python_version(), "torch": torch.__version__,
-            "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
+    return {"cpus": os.cpu_count(), "processor": cpu_model(), "python": platform.python_version(),
+            "torch": torch.__version__, "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -19,7 +19,7 @@ from torch import nn
 from ..config import ConfigError, CurriculumKind, DataConfig, Recipe, Recompute
 from ..data.curriculum import EasyToHardNegatives
 from ..data.pairs import PairFormatError, load_sources
-from ..data.sampler import SourceSampler
+from ..data.sampler import SourceSampler, source_probabilities
 from ..evaluation.guard import check_no_evaluation_overlap
 from ..losses import Temperature
 from ..model.embedder import Embedder
@@ -113,9 +113,9 @@ def replay_weights(sizes: list[int], alpha: float, weights: list[float], replay:
 
     With M = Σ_{i not replay} w_i n_i^α and R = Σ_{j replay} w_j n_j^α, replay weights are multiplied by
     share / (1 - share) · M / R."""
-    mass = [w * n ** alpha for w, n in zip(weights, sizes, strict=True)]
-    main = sum(m for m, r in zip(mass, replay, strict=True) if not r)
-    replayed = sum(m for m, r in zip(mass, replay, strict=True) if r)
+    p = source_probabilities(sizes, alpha, weights)  # Eq. 4 over every source: w_i n_i^α, normalised
+    main = sum(p_i for p_i, r in zip(p, replay, strict=True) if not r)
+    replayed = sum(p_i for p_i, r in zip(p, replay, strict=True) if r)
     if main <= 0 or replayed <= 0:
         raise ConfigError("data.replay_share needs sources and replay sources that can be drawn (weight > 0)")
     scale = share / (1 - share) * main / replayed
