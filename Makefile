@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 
-.PHONY: install install-test quickstart ablations test faults test-fast check claims bench lock clean
+.PHONY: install install-test quickstart ablations adapt-eval test faults test-fast check claims bench lock clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,11 @@ quickstart: $(VENV)/.installed
 ## plots and docs/results/ablations.json (docs/ablations.md), ~40 min on 2 cores; a rerun goes on where it stopped
 ablations: $(VENV)/.installed
 	$(BIN)/python -m benchmarks.ablations $(ARGS)
+
+## adapt-eval: gtekit adapt on each evaluation corpus of benchmarks/adapt_sets (documents only), then base vs
+## adapted on the sets' real queries and the general tasks (docs/results/adapt-eval.json, docs/adapt.md), ~30 min a set
+adapt-eval: $(VENV)/.installed
+	$(BIN)/python -m benchmarks.adapt_eval $(ARGS)
 
 ## test: the whole suite (unit tests on tiny random models + a few marked MiniLM tests), then `make faults`
 test: $(VENV)/.installed-test

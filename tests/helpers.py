@@ -69,6 +69,17 @@ def write_source(path, n, negatives=0):
     return path
 
 
+def write_duplicate_pairs(path, n):
+    """A JSONL pair file of ``n`` rows whose texts repeat: queries every 5 rows, positives every 7, and two
+    negatives each, the first another row's positive (``loss.mask_duplicates`` has something to mask)."""
+    with open(path, "w") as handle:
+        for i in range(n):
+            row = {"query": f"which item is number {i % 5}?", "positive": f"item number {i % 7} of the list",
+                   "negatives": [f"item number {(i + 1) % 7} of the list", f"an unrelated text {i}"]}
+            handle.write(json.dumps(row) + "\n")
+    return path
+
+
 def strings_with_raw_bytes(values):
     """An Arrow string array holding ``values`` (bytes or None) as they are, UTF-8 or not, as writers other than
     pyarrow may leave a Parquet file."""

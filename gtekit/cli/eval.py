@@ -28,6 +28,11 @@ def add_parser(subcommands) -> argparse.ArgumentParser:
     evaluate.add_argument("--plot", metavar="FILE.png", help="also write a bar chart of main scores")
     evaluate.add_argument("-o", "--output", help="results JSON file (one model: {model, tasks}; several: a list)")
     evaluate.add_argument("--batch-size", type=int, default=64, help="texts per forward pass (default: 64)")
+    evaluate.add_argument("--dims", type=dimensions, default=[], metavar="M,M,...",
+                          help="score each model's embeddings truncated to these sizes and re-normalised "
+                               "(Matryoshka prefixes, e.g. 64,128), each as its own model NAME@M (default: the "
+                               "full embeddings); the sizes share one encoding through the embedding cache "
+                               "(with --no-cache, each size encodes again)")
     evaluate.add_argument("--resamples", type=int, default=1000,
                           help="paired bootstrap resamples of each task's queries, pairs or items for the changes "
                                "to the first model (default: 1000; 0: no intervals)")
@@ -38,6 +43,17 @@ def add_parser(subcommands) -> argparse.ArgumentParser:
     return evaluate
 
 
+def dimensions(text: str) -> list[int]:
+    """``--dims 64,128`` -> [64, 128]; anything but distinct whole numbers >= 1 is refused."""
+    try:
+        dims = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: give comma-separated whole numbers, e.g. 64,128") from None
+    if not dims or min(dims) < 1 or len(set(dims)) != len(dims):
+        raise argparse.ArgumentTypeError(f"{text!r}: give distinct sizes >= 1, e.g. 64,128")
+    return dims
+
+
 def run(args) -> int:
     from ..evaluation.comparison import evaluate_models
     from ..evaluation.settings import EvalModel, EvalSettings, ResultsLayout
@@ -46,7 +62,8 @@ def run(args) -> int:
     settings = EvalSettings(models=[EvalModel(model=name) for name in args.models], tasks=tasks, suite=args.suite,
                             split=args.split,
                             task_files=args.task_file, beir=args.beir, beir_split=args.beir_split,
-                            batch_size=args.batch_size, use_cache=not args.no_cache, results_json=args.output,
+                            batch_size=args.batch_size, use_cache=not args.no_cache, dims=args.dims,
+                            results_json=args.output,
                             results_layout=ResultsLayout.OBJECT_FOR_ONE, markdown=args.markdown, plot=args.plot,
                             resamples=args.resamples, bootstrap_seed=args.bootstrap_seed)
     evaluate_models(settings, echo=print)

@@ -21,6 +21,8 @@ multi-stage contrastive recipe.
   gtekit index build embeddings/ -o my-index --precision binary    faiss index; rescored with float32
   gtekit search my-index "how do I parse a date" -k 5
   gtekit eval all-MiniLM-L6-v2 --tasks STSBenchmark -o results.json
+  gtekit plot runs/a runs/b -o loss.png                   training curves of several runs on one figure
+  gtekit card runs/a/model --results results.json         the model card (README.md), with results
   gtekit run recipes/multistage-example.yaml --dry-run     pre-train, mine, fine-tune, compare: one pipeline file
 """
 
@@ -45,7 +47,23 @@ def main(argv: list[str] | None = None) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The root parser, with one subcommand per command module, in the order ``gtekit --help`` lists them."""
-    from . import convert, data, encode, export, index, merge, mine, quickstart, run, search, serve, train
+    from . import (
+        adapt,
+        card,
+        convert,
+        data,
+        encode,
+        export,
+        index,
+        merge,
+        mine,
+        plot,
+        quickstart,
+        run,
+        search,
+        serve,
+        train,
+    )
     from . import eval as evaluate
 
     parser = argparse.ArgumentParser(prog="gtekit", description=DESCRIPTION,
@@ -53,8 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log details and show full tracebacks")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
                                      help="run `gtekit COMMAND --help` for its options")
-    for module in (data, train, mine, run, serve, encode, index, search, export, evaluate, merge, convert,
-                   quickstart):
+    for module in (data, train, plot, mine, run, adapt, serve, encode, index, search, export, evaluate, merge, card,
+                   convert, quickstart):
         module.add_parser(commands)
     return parser
 

@@ -15,10 +15,12 @@ Serve one embedding model over HTTP with the OpenAI embeddings API, so any OpenA
   POST /v1/embeddings   {{"input": "text" | ["text", ...], "model": NAME, "encoding_format": "float" | "base64",
                          "dimensions": N (Matryoshka truncation, renormalised), "input_type": "query" | "document"}}
   POST /search          {{"query": "text" | [...], "k": 10}} -> ids, scores, texts  (needs --index)
-  GET  /v1/models       the served model;  GET /health: model, dimension, uptime, queue depth, batching counters
+  GET  /v1/models       the served model and its input types (prefixes);  GET /health: model, dimension, uptime,
+                        queue depth, batching counters;  GET /metrics: Prometheus metrics
 
-Requests arriving together are embedded together: up to --max-batch-size texts gathered within
---max-wait-ms go through the model in one call on a worker thread. A request's "model" must be the
+Requests arriving together are embedded together: up to --max-batch-size texts (and, with
+--max-batch-tokens, at most that many padded tokens) gathered within --max-wait-ms go through the model
+in one call on a worker thread. A request's "model" must be the
 served name (--served-model-name, default MODEL as given), MODEL itself, its last path part, or an
 --alias; anything else gets 404 model_not_found. Errors use OpenAI's body
 {{"error": {{"message", "type", "param", "code"}}}}. A text that cannot be embedded (empty, whitespace
@@ -56,6 +58,9 @@ def add_parser(subcommands) -> argparse.ArgumentParser:
                          help=f"require `Authorization: Bearer KEY` on every route but /health and /docs "
                               f"(default: ${API_KEY_ENV} if set, else no key; prefer the variable: a command "
                               "line is visible to other users)")
+    network.add_argument("--metrics-public", action="store_true",
+                         help="serve GET /metrics without the API key (default: /metrics needs the key like "
+                              "every route but /health)")
     network.add_argument("--served-model-name", default=None, metavar="NAME",
                          help="the model's name in responses and /v1/models (default: MODEL as given)")
     network.add_argument("--alias", action="append", default=[], metavar="NAME",
@@ -66,6 +71,10 @@ def add_parser(subcommands) -> argparse.ArgumentParser:
     batching.add_argument("--max-batch-size", type=int, default=DEFAULTS.max_batch_size, metavar="N",
                           help=f"texts per model call, gathered from concurrent requests "
                                f"(default: {DEFAULTS.max_batch_size})")
+    batching.add_argument("--max-batch-tokens", type=int, default=DEFAULTS.max_batch_tokens, metavar="N",
+                          help="padded tokens per model call: texts join a batch until texts x the longest text's "
+                               "tokens would pass N (a batch always holds one text); 0: no token bound, only "
+                               f"--max-batch-size (default: {DEFAULTS.max_batch_tokens})")
     batching.add_argument("--max-wait-ms", type=float, default=DEFAULTS.max_wait_ms, metavar="MS",
                           help=f"how long an idle server waits for more requests to join a batch "
                                f"(default: {DEFAULTS.max_wait_ms:g})")
@@ -129,6 +138,7 @@ def run(args) -> int:
     settings = ServerSettings(
         model_names=model_names(args.model, args.served_model_name, tuple(args.alias)),
         api_key=api_key_from(args.api_key), max_batch_size=args.max_batch_size, max_wait_ms=args.max_wait_ms,
+        max_batch_tokens=args.max_batch_tokens, metrics_public=args.metrics_public,
         max_inputs_per_request=args.max_inputs_per_request, max_request_bytes=args.max_request_bytes,
         max_text_chars=args.max_text_chars, max_queued_texts=args.max_queued_texts, max_k=args.max_k,
         max_header_bytes=args.max_header_bytes, header_timeout=args.header_timeout,

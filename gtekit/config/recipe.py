@@ -95,6 +95,27 @@ def check_device(key: str, value: Any) -> None:
 
 
 @dataclass
+class LoraConfig:
+    """Low-rank adapters (LoRA; Hu et al. 2021, "LoRA: Low-Rank Adaptation of Large Language Models",
+    arXiv:2106.09685, Eq. 3): each targeted linear layer computes W₀x + (alpha / r) · B A x with W₀ frozen,
+    A (r, in) random and B (out, r) zero at the start, so training starts from the model itself and only A and
+    B learn (``gtekit.training.lora``, through the ``peft`` library: ``pip install 'gtekit[lora]'``)."""
+
+    r: int = ranged(16, AT_LEAST_1)  # the rank of B A
+    alpha: float = ranged(32.0, POSITIVE)  # the update B A is scaled by alpha / r
+    dropout: float = ranged(0.05, Range(0, 1, high_open=True, note="0: none"))  # dropout on the adapters' input
+    target_modules: list[str] = field(default_factory=lambda: ["query", "key", "value", "dense"])  # the linear
+    # layers adapted, by the last part of their names (BERT-like encoders: attention q/k/v, its output projection
+    # and both feed-forward layers); the pooler's layer, which embeddings never use, is left out
+
+    def __post_init__(self) -> None:
+        check_ranges(self, "model.lora")
+        if not self.target_modules:
+            raise ConfigError("model.lora.target_modules is empty: name the linear layers to adapt, e.g. "
+                              "[query, key, value, dense] for BERT-like encoders")
+
+
+@dataclass
 class ModelConfig:
     """The encoder to train."""
 
@@ -108,6 +129,7 @@ class ModelConfig:
     query_prefix: str = ""
     document_prefix: str = ""
     delimiters: bool = False  # cpt-text '[' ']' / '{' '}' around queries / documents
+    lora: LoraConfig | None = None  # train low-rank adapters on the frozen encoder; None: train every weight
 
     def __post_init__(self) -> None:
         if self.pooling is not None:
@@ -116,6 +138,9 @@ class ModelConfig:
         if self.random_init and self.hidden_size % self.num_heads:
             raise ConfigError(f"model.hidden_size={self.hidden_size} must be a multiple of "
                               f"model.num_heads={self.num_heads} (random_init)")
+        if self.random_init and self.lora is not None:
+            raise ConfigError("model.lora trains adapters on frozen weights, and model.random_init makes those "
+                              "weights random: use one or the other")
 
 
 @dataclass
@@ -197,10 +222,29 @@ class LossConfig:
     distill_weight: float = ranged(1.0, AT_LEAST_0)  # w; the term is w · τ_d² · KL (sentence-transformers'
     # DistillKLDivLoss), so next to a contrastive loss w = 1 / τ_d² (400 at τ_d = 0.05) weighs the plain KL
     distill_temperature: float = ranged(0.05, POSITIVE)  # τ_d of both similarity distributions
+    matryoshka_dims: list[int] = field(default_factory=list)  # e.g. [384, 256, 128, 64]: the loss (and the
+    # distillation term) summed over these re-normalised prefixes of the embeddings (Kusupati et al. 2022); []: off
+    matryoshka_weights: list[float] = field(default_factory=list)  # one w_m >= 0 per dimension; []: all 1
+    mask_duplicates: bool = False  # leave out of every denominator the in-batch texts equal to the row's query or
+    # positive (hard negatives included); the number masked per step is logged as masked_duplicates
+    guide_model: str = ""  # GISTEmbed: "", "start" or a model name/folder sharing the student's vocabulary, whose
+    # similarities mask the candidates it scores above the row's positive (logged as masked_by_guide)
+    guide_margin: float = ranged(0.0, AT_LEAST_0)  # also mask the candidates the guide scores up to this much
+    # below the positive
 
     def __post_init__(self) -> None:
         self.name = parse_choice("loss.name", self.name, LossName)
         check_ranges(self, "loss")
+        dims, weights = self.matryoshka_dims, self.matryoshka_weights
+        for i, dim in enumerate(dims):
+            check_number(f"loss.matryoshka_dims[{i}]", dim, AT_LEAST_1)
+        if len(set(dims)) != len(dims):
+            raise ConfigError(f"loss.matryoshka_dims={dims} names a dimension twice; give each once, in any order")
+        for i, weight in enumerate(weights):
+            check_number(f"loss.matryoshka_weights[{i}]", weight, AT_LEAST_0)
+        if weights and len(weights) != len(dims):
+            raise ConfigError(f"loss.matryoshka_weights={weights} needs one weight per dimension of "
+                              f"loss.matryoshka_dims={dims} (or none: all 1)")
 
 
 @dataclass
@@ -232,6 +276,8 @@ class TrainConfig:
     # (train_log.jsonl gets every step)
     save_every: int = ranged(50, Range(0, note="0: only at the end"))  # steps between checkpoints
     keep_checkpoints: int = ranged(2, Range(0, note="0: keep them all"))  # the newest checkpoints kept
+    save_adapter: bool = False  # with model.lora: besides the merged model, model/adapter/ holds the adapters
+    # alone (peft's save_pretrained, safetensors), to apply to the base model with peft
 
     def __post_init__(self) -> None:
         check_device("train.device", self.device)
@@ -261,6 +307,10 @@ class Recipe:
     loss: LossConfig = field(default_factory=LossConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+
+    def __post_init__(self) -> None:
+        if self.train.save_adapter and self.model.lora is None:
+            raise ConfigError("train.save_adapter writes the LoRA adapters: set model.lora too, or leave it false")
 
     def to_dict(self) -> dict[str, Any]:
         """Every setting as the plain value YAML gives (an option as its string)."""

@@ -3,6 +3,7 @@ eval stage of ``gtekit run`` both call :func:`evaluate_models`.
 
 1. the tasks: named tasks, a suite, BEIR folders (``beir_split``) and task files, in that order;
 2. each model loaded (``Embedder.load``) and run on them through ``runner.evaluate_tasks`` (and its cache);
+   with ``dims``, once per size on its embeddings truncated and re-normalised, as its own model ``LABEL@DIM``;
 3. with several models and ``resamples`` > 0, each later model's change to the first with paired bootstrap
    intervals (``metrics.bootstrap.deltas_to_baseline``), kept in its result as ``delta_to_first``;
 4. the comparison table (``results_report.format_table``) and the table of changes (``format_deltas``), shown
@@ -47,6 +48,14 @@ def settings_tasks(settings: EvalSettings) -> list[Task]:
     return tasks
 
 
+def check_dims(dims: list[int], dimension: int, model: str) -> None:
+    """Every truncation size of ``dims`` fits the ``dimension`` of ``model``'s embeddings."""
+    too_large = [dim for dim in dims if dim > dimension]
+    if too_large:
+        raise ValueError(f"dims {too_large}: more than the {dimension} dimensions of model {model!r}; give sizes "
+                         f"in [1, {dimension}]")
+
+
 def evaluate_models(settings: EvalSettings, echo: Callable[[str], None] | None = None) -> ModelComparison:
     """Evaluate every model of ``settings`` on its tasks, show the table through ``echo`` and write the files the
     settings name (see the module docstring)."""
@@ -55,11 +64,14 @@ def evaluate_models(settings: EvalSettings, echo: Callable[[str], None] | None =
     results, units = [], []
     for entry in settings.models:
         model = Embedder.load(entry.model)
-        scores, model_units = evaluate_tasks_with_units(model, tasks, use_cache=settings.use_cache,
-                                                        batch_size=settings.batch_size)
-        units.append(model_units)
-        results.append({"model": entry.label, "path": entry.model, "tasks": scores} if labelled
-                       else {"model": entry.label, "tasks": scores})
+        check_dims(settings.dims, model.dimension, entry.model)
+        for dimension in settings.dims or [None]:
+            label = entry.label if dimension is None else f"{entry.label}@{dimension}"
+            scores, model_units = evaluate_tasks_with_units(model, tasks, use_cache=settings.use_cache,
+                                                            batch_size=settings.batch_size, dimension=dimension)
+            units.append(model_units)
+            results.append({"model": label, "path": entry.model, "tasks": scores} if labelled
+                           else {"model": label, "tasks": scores})
     if settings.resamples > 0:
         for result, model_units in zip(results[1:], units[1:], strict=True):
             result["delta_to_first"] = {"baseline": results[0]["model"], **deltas_to_baseline(

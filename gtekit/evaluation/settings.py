@@ -56,6 +56,8 @@ class EvalSettings:
     beir_split: str = "test"
     batch_size: int = 64
     use_cache: bool = True  # the embedding cache (~/.cache/gtekit/embeddings)
+    dims: list[int] = field(default_factory=list)  # score each model's embeddings truncated to each of these
+    # sizes and re-normalised (Matryoshka prefixes), one column LABEL@DIM each; []: the full embeddings
     output_dir: str | None = None  # a pipeline stage's folder (default: output_dir/<stage name>)
     results_json: str | None = None  # the results, as ``results_layout`` says (a stage: output_dir/results.json)
     results_layout: ResultsLayout = ResultsLayout.LABELLED_LIST
@@ -71,6 +73,9 @@ class EvalSettings:
         self.split = parse_choice("split", self.split, EvalSplit)
         if self.resamples < 0:
             raise ConfigError(f"resamples must be 0 (no intervals) or positive, got {self.resamples}")
+        if any(not isinstance(dim, int) or isinstance(dim, bool) or dim < 1 for dim in self.dims) \
+                or len(set(self.dims)) != len(self.dims):
+            raise ConfigError(f"dims must be distinct whole numbers >= 1 (embedding sizes), got {self.dims}")
 
 
 DEFAULT_WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)

@@ -1,8 +1,11 @@
 """Contrastive losses: pure functions of embeddings, one per module, all called the same way.
 
-Every loss is ``loss(q, d, negatives=None, temperature=τ, rows=None)``: query embeddings q (B, H),
-positive document embeddings d (B, H), optional hard negatives (B, K, H), and τ, a float or a
+Every loss is ``loss(q, d, negatives=None, temperature=τ, rows=None, excluded=None)``: query embeddings
+q (B, H), positive document embeddings d (B, H), optional hard negatives (B, K, H), and τ, a float or a
 trainable :class:`LogitScale` (``temperature_for`` gives each loss its kind); it returns a scalar.
+``excluded`` (:class:`ExcludedLogits`, ``false_negatives``) masks in-batch false negatives out of its
+denominators, in the blocks ``DIRECTIONS`` lists for it. ``matryoshka`` and ``with_distillation`` wrap a
+loss into another called the same way.
 Every loss is a mean over rows i of per-row terms ℓ_i, and takes ``rows=slice(a, b)`` to return
 (1/B) Σ_{a ≤ i < b} ℓ_i instead: the losses of the blocks of :func:`row_blocks` sum to the whole
 loss, while only a (b - a)-row slice of the similarity matrices exists at a time. Nothing here
@@ -17,13 +20,19 @@ from torch import Tensor
 
 from ._similarity import LogitScale, Temperature, trainable
 from .bidirectional import bidirectional
+from .false_negatives import Direction, ExcludedLogits, guided, same_text, with_exclusions
 from .gte import gte
 from .infonce import infonce
+from .matryoshka import matryoshka
 from .symmetric import symmetric
 
 LOSSES: dict[str, Callable[..., Tensor]] = {"gte": gte, "infonce": infonce, "symmetric": symmetric,
                                             "bidirectional": bidirectional}
 LEARNED_TEMPERATURE = frozenset({"symmetric"})  # losses whose τ is trained with the model (cpt-text)
+ROWS_AND_COLUMNS = (Direction.QUERY_TO_DOC, Direction.DOC_TO_QUERY)
+DIRECTIONS: dict[str, tuple[Direction, ...]] = {  # the blocks of similarities each loss's denominators hold
+    "gte": tuple(Direction), "infonce": (Direction.QUERY_TO_DOC,), "symmetric": ROWS_AND_COLUMNS,
+    "bidirectional": ROWS_AND_COLUMNS}
 
 
 def get_loss(name: str) -> Callable[..., Tensor]:
@@ -50,5 +59,6 @@ def row_blocks(rows: int | range, block_size: int = 0) -> list[slice]:
     return [slice(start, min(start + step, rows.stop)) for start in range(rows.start, rows.stop, step)]
 
 
-__all__ = ["LEARNED_TEMPERATURE", "LOSSES", "LogitScale", "Temperature", "bidirectional", "get_loss", "gte", "infonce",
-           "row_blocks", "symmetric", "temperature_for", "trainable"]
+__all__ = ["DIRECTIONS", "LEARNED_TEMPERATURE", "LOSSES", "Direction", "ExcludedLogits", "LogitScale", "Temperature",
+           "bidirectional", "get_loss", "gte", "guided", "infonce", "matryoshka", "row_blocks", "same_text",
+           "symmetric", "temperature_for", "trainable", "with_exclusions"]

@@ -5,11 +5,12 @@ from __future__ import annotations
 from torch import Tensor
 
 from ._similarity import Temperature
+from .false_negatives import ExcludedLogits
 from .symmetric import symmetric
 
 
 def bidirectional(q: Tensor, d: Tensor, negatives: Tensor | None = None, temperature: Temperature = 0.05,
-                  rows: slice | None = None) -> Tensor:
+                  rows: slice | None = None, excluded: ExcludedLogits | None = None) -> Tensor:
     """loss = (1/2M) Σ_i [ -log e^{s_ii/τ} / Σ_j e^{s(q_i,d_j)/τ}  -  log e^{s_ii/τ} / Σ_j e^{s(q_j,d_i)/τ} ].
 
     s_ii = s(q_i, d_i), cosine similarity (GTE Eq. 7).
@@ -25,5 +26,6 @@ def bidirectional(q: Tensor, d: Tensor, negatives: Tensor | None = None, tempera
         negatives: must be None.
         temperature: τ, a float (a ``LogitScale`` works too).
         rows: only rows i and columns i of these indices, still divided by the full M (see ``gte``).
+        excluded: logits left out (in-batch false negatives), as for ``symmetric``.
     """
-    return symmetric(q, d, negatives, temperature, rows)
+    return symmetric(q, d, negatives, temperature, rows, excluded)

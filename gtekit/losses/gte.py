@@ -6,10 +6,11 @@ import torch
 from torch import Tensor
 
 from ._similarity import Temperature, all_documents, cosine_matrix, logits_of
+from .false_negatives import NOTHING_EXCLUDED, ExcludedLogits, without
 
 
 def gte(q: Tensor, d: Tensor, negatives: Tensor | None = None, temperature: Temperature = 0.01,
-        rows: slice | None = None) -> Tensor:
+        rows: slice | None = None, excluded: ExcludedLogits | None = None) -> Tensor:
     """L_icl = -(1/n) Σ_i log( e^{s(q_i,d_i)/τ} / Z_i ),  GTE Eq. 5, with the partition function (Eq. 6)
 
         Z_i = Σ_j e^{s(q_i,d_j)/τ} + Σ_{j≠i} e^{s(q_i,q_j)/τ} + Σ_j e^{s(q_j,d_i)/τ} + Σ_{j≠i} e^{s(d_j,d_i)/τ}
@@ -30,6 +31,8 @@ def gte(q: Tensor, d: Tensor, negatives: Tensor | None = None, temperature: Temp
         temperature: τ, a float, or a trainable ``LogitScale`` (the similarities times its scale).
         rows: only the terms i of these rows, still divided by the full n; the losses of a partition
             of the rows sum to the whole loss (row blocks bound memory at large n; see ``row_blocks``).
+        excluded: terms left out of Z_i (in-batch false negatives, ``false_negatives``): a mask per sum,
+            each with one row per row of ``rows``.
     """
     batch = q.size(0)
     documents = all_documents(q, d, negatives)  # (B(1+K), H)
@@ -39,11 +42,14 @@ def gte(q: Tensor, d: Tensor, negatives: Tensor | None = None, temperature: Temp
     own_group = own.repeat(1, groups)  # (R, B(1+K)): True at query i's own documents
     q_rows, d_rows = q[index], d[index]  # (R, H)
     logits = logits_of(temperature, torch.promote_types(q.dtype, torch.float32))  # s -> s/τ
+    excluded = excluded or NOTHING_EXCLUDED  # its masks set excluded terms to −∞ too
 
-    query_to_doc = logits(cosine_matrix(q_rows, documents))  # (R, B(1+K))
-    query_to_query = logits(cosine_matrix(q_rows, q)).masked_fill(own, float("-inf"))  # (R, B)
-    doc_to_query = logits(cosine_matrix(d_rows, q))  # (R, B): row i is s(q_j, d_i)
-    doc_to_doc = logits(cosine_matrix(d_rows, documents)).masked_fill(own_group, float("-inf"))
+    query_to_doc = without(logits(cosine_matrix(q_rows, documents)), excluded.query_to_doc)  # (R, B(1+K))
+    query_to_query = without(logits(cosine_matrix(q_rows, q)).masked_fill(own, float("-inf")),
+                             excluded.query_to_query)  # (R, B)
+    doc_to_query = without(logits(cosine_matrix(d_rows, q)), excluded.doc_to_query)  # (R, B): row i is s(q_j, d_i)
+    doc_to_doc = without(logits(cosine_matrix(d_rows, documents)).masked_fill(own_group, float("-inf")),
+                         excluded.doc_to_doc)  # (R, B(1+K))
 
     every = torch.cat([query_to_doc, query_to_query, doc_to_query, doc_to_doc], dim=1)  # (R, 2B(1+K) + 2B)
     log_partition = torch.logsumexp(every, dim=1)  # log Z_i, (R,)

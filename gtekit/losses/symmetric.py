@@ -7,10 +7,11 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ._similarity import Temperature, cosine_matrix, logits_of
+from .false_negatives import NOTHING_EXCLUDED, ExcludedLogits, without
 
 
 def symmetric(q: Tensor, d: Tensor, negatives: Tensor | None = None, temperature: Temperature = 0.05,
-              rows: slice | None = None) -> Tensor:
+              rows: slice | None = None, excluded: ExcludedLogits | None = None) -> Tensor:
     """loss = (CE_rows(logits) + CE_columns(logits)) / 2,  logits_ij = s(q_i, d_j) / τ.
 
     The M×M logit matrix holds every query against every positive document; the diagonal holds
@@ -25,6 +26,8 @@ def symmetric(q: Tensor, d: Tensor, negatives: Tensor | None = None, temperature
             negatives are refused rather than embedded for nothing.
         temperature: τ, a trainable ``LogitScale`` or a float.
         rows: only rows i and columns i of these indices, still divided by the full M (see ``gte``).
+        excluded: logits left out (in-batch false negatives, ``false_negatives``): ``query_to_doc`` of the
+            rows, ``doc_to_query`` of the columns, each (R, M), one row per row of ``rows``.
     """
     if q.dim() != 2 or q.shape != d.shape:
         raise ValueError(f"q and d must both be (M, H), got {tuple(q.shape)} and {tuple(d.shape)}")
@@ -33,8 +36,9 @@ def symmetric(q: Tensor, d: Tensor, negatives: Tensor | None = None, temperature
                          "each query with the batch's positives only; set data.negatives_per_query=0")
     logits = logits_of(temperature, torch.promote_types(q.dtype, torch.float32))  # s -> s/τ
     labels = torch.arange(q.size(0), device=q.device)[rows if rows is not None else slice(None)]  # (R,)
-    row_logits = logits(cosine_matrix(q[labels], d))  # (R, M): rows i of the logit matrix
-    column_logits = logits(cosine_matrix(d[labels], q))  # (R, M): columns i, transposed
+    excluded = excluded or NOTHING_EXCLUDED
+    row_logits = without(logits(cosine_matrix(q[labels], d)), excluded.query_to_doc)  # (R, M): rows i of the logits
+    column_logits = without(logits(cosine_matrix(d[labels], q)), excluded.doc_to_query)  # (R, M): columns i, transposed
     total = F.cross_entropy(row_logits, labels, reduction="sum") + F.cross_entropy(column_logits, labels,
                                                                                    reduction="sum")
     return total / (2 * q.size(0))

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from ..io.packages import installed_or_fetched
@@ -44,6 +44,8 @@ class EmbedderSettings:
     query_prefix: str = ""
     document_prefix: str = ""
     delimiters: bool = False  # cpt-text: '[' ']' around queries, '{' '}' around documents
+    matryoshka_dims: list[int] = field(default_factory=list)  # the prefix sizes trained (loss.matryoshka_dims):
+    # the embedding truncated to one of them, and re-normalised, is trained to be used alone; []: none
 
 
 def resolve_model_folder(name_or_path: str | os.PathLike) -> Path:

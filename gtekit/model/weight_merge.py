@@ -10,9 +10,10 @@ Both models must have the same architecture (the same tensor names, shapes and d
 the merged folder takes the trained model's tokenizer and settings (pooling, prefixes, max length).
 Floating-point tensors are interpolated in float64 and cast back; other tensors (integer buffers such
 as position ids) must be equal and are copied. The folder is written under a temporary name and renamed
-into place, with ``merge.json`` recording both models and λ.
+into place, with ``merge.json`` recording both models and λ and a model card (``README.md``: the start as
+base model, the trained model's datasets, the merge).
 
-Depends on torch, ``gtekit.io.atomic`` and this package's Embedder.
+Depends on torch, ``gtekit.io.atomic`` and this package's Embedder and model card.
 """
 
 from __future__ import annotations
@@ -24,7 +25,9 @@ from pathlib import Path
 import torch
 
 from ..io.atomic import atomic_path
+from .card_data import build_card
 from .embedder import Embedder
+from .model_card import read_front_matter, write_card
 
 
 class MergeError(ValueError):
@@ -84,4 +87,6 @@ def merge_models(settings: MergeSettings) -> Path:
         trained.save(tmp)
         (tmp / "merge.json").write_text(json.dumps({"method": "WiSE-FT weight interpolation",
                                                     **asdict(settings)}, indent=2) + "\n")
+        write_card(tmp, build_card(tmp, name=output.resolve().name, merge=asdict(settings),
+                                   inherited=read_front_matter(settings.trained)))
     return output

@@ -2,12 +2,14 @@
 
 Modules: ``settings`` (limits, timeouts and batching options), ``errors`` (OpenAI-style error
 bodies), ``json_body`` (content type and JSON parsing of request bodies), ``schemas`` (request and
-response bodies), ``vectors`` (Matryoshka truncation, base64), ``batching`` (coalesces concurrent
-requests into model calls on one worker thread), ``auth`` and ``limits`` (ASGI middlewares: bearer
-key; header size, body size and body timeout), ``app`` (the routes), ``server`` (socket, uvicorn with
-header and keep-alive timeouts, signals). Serving imports the model (``gtekit.model.embedder``) and the
-search index, never training. This package file imports neither FastAPI nor uvicorn, so
-``gtekit serve --help`` works without them; :func:`require_serve_extra` says how to install them.
+response bodies), ``vectors`` (Matryoshka truncation, base64), ``request_batching`` (coalesces
+concurrent requests into model calls on one worker thread, within a count and a token budget),
+``auth`` and ``limits`` (ASGI middlewares: bearer key; header size, body size and body timeout),
+``metrics`` (Prometheus counters and histograms; prometheus-client imported lazily), ``app`` (the
+routes), ``server`` (socket, uvicorn with header and keep-alive timeouts, signals). Serving imports
+the model (``gtekit.model.embedder``) and the search index, never training. This package file
+imports neither FastAPI nor uvicorn, so ``gtekit serve --help`` works without them;
+:func:`require_serve_extra` says how to install them.
 """
 
 from __future__ import annotations

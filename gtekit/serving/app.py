@@ -1,5 +1,5 @@
 """The HTTP routes: ``POST /v1/embeddings`` (OpenAI-compatible), ``POST /search``, ``GET /v1/models``,
-``GET /health``.
+``GET /health``, ``GET /metrics`` (Prometheus).
 
 :func:`create_app` wires a loaded :class:`~gtekit.model.embedder.Embedder` (and optionally a search index)
 into a FastAPI app: bodies are read within the size and time limits (``limits``) and parsed as JSON
@@ -7,13 +7,15 @@ into a FastAPI app: bodies are read within the size and time limits (``limits``)
 :class:`ServerSettings`, every text checked with :func:`gtekit.io.text_checks.text_problem` before it
 may join a batch (so one bad text fails its own request, with a 422 naming it, and no other), embedded
 through the :class:`BatchingEncoder` (one worker thread runs the model; the event loop never does)
-and answered as OpenAI does, errors included (``errors``).
+and answered as OpenAI does, errors included (``errors``). Requests, embedded texts and tokens, and
+model calls are counted for ``/metrics`` (``metrics``) when prometheus-client is installed.
 Depends on the model and the index's search method; nothing here knows about training.
 """
 
 from __future__ import annotations
 
 import asyncio
+import copy
 import ctypes
 import functools
 import time
@@ -32,16 +34,19 @@ from starlette.concurrency import run_in_threadpool
 from .. import __version__
 from ..io.text_checks import text_problem
 from ..model.embedder import Embedder
-from .auth import BearerKeyMiddleware
+from .auth import OPEN_PATHS, BearerKeyMiddleware
 from .errors import APIError, ErrorType, install_error_handlers, quoted
 from .json_body import JSONBodyRoute
 from .limits import BodyLimitsMiddleware
+from .metrics import RequestMetricsMiddleware, create_metrics, metrics_unavailable
 from .request_batching import BatchingEncoder, EncodedTexts, EncodeFunction, Overloaded, ShuttingDown
 from .schemas import (
     EmbeddingRequest,
     EmbeddingResponse,
     EncodingFormat,
     Health,
+    InputType,
+    InputTypeCard,
     ModelCard,
     ModelList,
     SearchRequest,
@@ -68,17 +73,36 @@ def model_encode_function(model: Embedder, batch_size: int) -> EncodeFunction:
     """texts -> (``model.encode(texts)``, tokens per text as the model sees them: special tokens included,
     truncated to ``max_seq_length``). Runs on the worker thread, the only user of the tokenizer. After each
     batch, freed memory goes back to the system (:func:`heap_trimmer`)."""
-    max_length = model.settings.max_seq_length
     trim_heap = heap_trimmer()
 
     def encode(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
         embeddings = model.encode(texts, batch_size=batch_size, show_progress=False)
-        ids = model.tokenizer(texts, truncation=True, max_length=max_length, return_attention_mask=False,
-                              return_token_type_ids=False)["input_ids"]
+        counts = token_counts(model.tokenizer, texts, model.settings.max_seq_length)
         trim_heap()
-        return embeddings, np.array([len(row) for row in ids], dtype=np.int64)
+        return embeddings, counts
 
     return encode
+
+
+def token_counts(tokenizer, texts: list[str], max_length: int) -> np.ndarray:
+    """Tokens per text (N,) as the model sees them: special tokens included, truncated to ``max_length``."""
+    ids = tokenizer(texts, truncation=True, max_length=max_length, return_attention_mask=False,
+                    return_token_type_ids=False)["input_ids"]
+    return np.array([len(row) for row in ids], dtype=np.int64)
+
+
+def model_token_counter(model: Embedder) -> Callable[[list[str]], np.ndarray]:
+    """texts -> :func:`token_counts`, with a copy of the model's tokenizer: a Rust tokenizer may not be used by
+    two threads at once (the model's thread tokenizes with padding, this one without), so this one has its own."""
+    tokenizer, max_length = copy.deepcopy(model.tokenizer), model.settings.max_seq_length
+    return functools.partial(token_counts, tokenizer, max_length=max_length)
+
+
+def input_type_cards(model: Embedder) -> list[InputTypeCard]:
+    """What each ``input_type`` does to a text for this model: its prefix, and the text the model embeds."""
+    prefixes = {InputType.QUERY: model.settings.query_prefix, InputType.DOCUMENT: model.settings.document_prefix}
+    return [InputTypeCard(input_type=kind, prefix=prefix, template=model.prepare(["{text}"], kind=kind.value)[0])
+            for kind, prefix in prefixes.items()]
 
 
 def heap_trimmer() -> Callable[[], object]:
@@ -98,9 +122,13 @@ def create_app(model: Embedder, settings: ServerSettings, index: SearchIndexLike
         raise ValueError(f"the index holds {index.dimension}-dimensional embeddings but the model makes "
                          f"{model.dimension}-dimensional ones: serve the model the index was built with "
                          f"(the index says: {index.model})")
+    metrics = create_metrics(queue_depth=lambda: batcher.queued_texts)  # None without prometheus-client
     batcher = BatchingEncoder(encode or model_encode_function(model, settings.max_batch_size), model.dimension,
                               max_batch_size=settings.max_batch_size, max_wait_ms=settings.max_wait_ms,
-                              max_queued_texts=settings.max_queued_texts)
+                              max_queued_texts=settings.max_queued_texts, max_batch_tokens=settings.max_batch_tokens,
+                              count_tokens=model_token_counter(model) if settings.max_batch_tokens else None,
+                              on_batch=metrics.observe_batch if metrics is not None else None)
+    input_types = input_type_cards(model)
     search_worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gtekit-search")
     started = time.time()
 
@@ -121,8 +149,11 @@ def create_app(model: Embedder, settings: ServerSettings, index: SearchIndexLike
     install_error_handlers(app)
     app.add_middleware(BodyLimitsMiddleware, max_bytes=settings.max_request_bytes, timeout_s=settings.body_timeout,
                        min_rate=settings.body_min_rate, max_header_bytes=settings.max_header_bytes)
-    if settings.api_key:
-        app.add_middleware(BearerKeyMiddleware, api_key=settings.api_key)  # outermost: before the body is read
+    if settings.api_key:  # before the body is read
+        open_paths = OPEN_PATHS | {"/metrics"} if settings.metrics_public else OPEN_PATHS
+        app.add_middleware(BearerKeyMiddleware, api_key=settings.api_key, open_paths=open_paths)
+    if metrics is not None:  # outermost: counts the other middlewares' answers too
+        app.add_middleware(RequestMetricsMiddleware, metrics=metrics, routes=app.router.routes)
 
     def check_texts(texts: list[str], field: str) -> list[str]:
         if len(texts) > settings.max_inputs_per_request:
@@ -149,8 +180,11 @@ def create_app(model: Embedder, settings: ServerSettings, index: SearchIndexLike
         except ShuttingDown as error:
             raise APIError(503, str(error), code="shutting_down", error_type=ErrorType.SERVER) from None
 
-    def usage(encoded: EncodedTexts) -> dict:
+    def usage(encoded: EncodedTexts, route: str) -> dict:
+        """The response's ``usage``; counts the texts and tokens of ``route`` for /metrics on the way."""
         tokens = int(encoded.token_counts.sum())
+        if metrics is not None:
+            metrics.observe_embedded(route, len(encoded.token_counts), tokens)
         return {"prompt_tokens": tokens, "total_tokens": tokens}
 
     async def json_response(body: dict, floats: int) -> Response:
@@ -177,7 +211,8 @@ def create_app(model: Embedder, settings: ServerSettings, index: SearchIndexLike
         data = [{"object": "embedding", "index": position,
                  "embedding": to_base64(vector) if as_base64 else vector.tolist()}
                 for position, vector in enumerate(vectors)]
-        body = {"object": "list", "data": data, "model": settings.served_name, "usage": usage(encoded)}
+        body = {"object": "list", "data": data, "model": settings.served_name,
+                "usage": usage(encoded, "/v1/embeddings")}
         return await json_response(body, 0 if as_base64 else vectors.size)
 
     @app.post("/search", response_model=SearchResponse, summary="Nearest documents of the index")
@@ -199,19 +234,22 @@ def create_app(model: Embedder, settings: ServerSettings, index: SearchIndexLike
         data = [{"object": "search_result", "index": position,
                  "hits": [{"id": hit.id, "score": float(hit.score), "text": hit.text} for hit in query_hits]}
                 for position, query_hits in enumerate(hits)]
-        body = {"object": "list", "data": data, "model": settings.served_name, "usage": usage(encoded)}
+        body = {"object": "list", "data": data, "model": settings.served_name, "usage": usage(encoded, "/search")}
         return await json_response(body, 0)
 
-    @app.get("/v1/models", response_model=ModelList, summary="The served model (OpenAI API)")
+    def model_card() -> ModelCard:
+        return ModelCard(id=settings.served_name, created=int(started), input_types=input_types)
+
+    @app.get("/v1/models", response_model=ModelList, summary="The served model (OpenAI API), with its input types")
     async def list_models() -> ModelList:
-        return ModelList(data=[ModelCard(id=settings.served_name, created=int(started))])
+        return ModelList(data=[model_card()])
 
     @app.get("/v1/models/{name:path}", response_model=ModelCard, summary="One model (OpenAI API)")
     async def retrieve_model(name: str) -> ModelCard:
         if name not in settings.model_names:
             raise APIError(404, f"the model `{quoted(name)}` does not exist on this server", param="model",
                            code="model_not_found")
-        return ModelCard(id=settings.served_name, created=int(started))
+        return model_card()
 
     @app.get("/health", response_model=Health, summary="Liveness, model, queue depth, batching counters")
     async def health() -> Health:
@@ -219,5 +257,13 @@ def create_app(model: Embedder, settings: ServerSettings, index: SearchIndexLike
                                                 "model": index.model}
         return Health(model=settings.served_name, dimension=model.dimension, uptime_s=round(time.time() - started, 3),
                       queue_depth=batcher.queued_texts, batching=asdict(batcher.stats), index=described)
+
+    @app.get("/metrics", summary="Prometheus metrics: requests, texts, tokens, batches, queue depth, latencies",
+             response_class=Response, responses={200: {"content": {"text/plain": {}}}, 501: {}})
+    async def prometheus_metrics() -> Response:
+        if metrics is None:
+            return metrics_unavailable()
+        body, content_type = metrics.render()
+        return Response(body, media_type=content_type)
 
     return app

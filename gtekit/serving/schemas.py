@@ -121,11 +121,23 @@ class SearchResponse(BaseModel):
     usage: Usage
 
 
+class InputTypeCard(BaseModel):
+    """What one ``input_type`` of ``POST /v1/embeddings`` does to each text."""
+
+    input_type: InputType
+    prefix: str = Field(description="the model's prefix for this input type, put before each text ('': none)")
+    template: str = Field(description="the text the model embeds: the input replaces {text}, e.g. 'query: {text}' "
+                                      "(cpt-text models also wrap it in delimiters)")
+
+
 class ModelCard(BaseModel):
     id: str
     object: Literal["model"] = "model"
     created: int
     owned_by: str = "gtekit"
+    input_types: list[InputTypeCard] = Field(default_factory=list, description=(
+        "gtekit extension: the accepted input_type values and the prefix each applies; without input_type "
+        "a text is embedded as sent"))
 
 
 class ModelList(BaseModel):

@@ -1,5 +1,5 @@
 """The server's options as one typed dataclass: which names the model answers to, request limits,
-timeouts, batching. Depends on the standard library only (``gtekit serve --help`` reads its defaults)."""
+timeouts, batching, metrics. Depends on the standard library only (``gtekit serve --help`` reads its defaults)."""
 
 from __future__ import annotations
 
@@ -23,6 +23,9 @@ class ServerSettings:
     model_names: tuple[str, ...]
     api_key: str | None = None
     max_batch_size: int = 32
+    # Padded tokens per model call (longest text's tokens x texts, as the batch is padded to its longest text);
+    # 0: no token bound, a batch is bounded by max_batch_size texts (and so by max_batch_size x max_seq_length).
+    max_batch_tokens: int = 0
     max_wait_ms: float = 5.0
     max_inputs_per_request: int = OPENAI_MAX_INPUTS
     max_request_bytes: int = 16 * MIB
@@ -38,6 +41,7 @@ class ServerSettings:
     body_timeout: float = 30.0
     body_min_rate: float = 16 * KIB  # bytes/s
     shutdown_timeout: float = 30.0  # on SIGTERM: requests still running after this long are cancelled
+    metrics_public: bool = False  # GET /metrics without the API key (it follows the key by default)
 
     def __post_init__(self) -> None:
         if not self.model_names or not all(self.model_names):
@@ -51,6 +55,8 @@ class ServerSettings:
                 raise ValueError(f"--{name.replace('_', '-')} must be > 0 seconds, got {getattr(self, name)}")
         if not self.body_min_rate >= 0:
             raise ValueError(f"--body-min-rate must be >= 0 bytes/s, got {self.body_min_rate}")
+        if self.max_batch_tokens < 0:
+            raise ValueError(f"--max-batch-tokens must be >= 0 (0: no token bound), got {self.max_batch_tokens}")
         if self.max_wait_ms < 0:
             raise ValueError(f"--max-wait-ms must be >= 0, got {self.max_wait_ms}")
         if self.max_queued_texts < self.max_inputs_per_request:

@@ -8,6 +8,8 @@ of thousands of texts into length chunks is not, and a GPU would wait for it. Th
   It holds the sources, the tokenizer and the model's text settings but no weights, so it goes to a
   worker process as it is (forked, or pickled). Each pair gives its first K hard negatives, or with a
   curriculum (``gtekit.data.curriculum``) the K of the batch's step, a pure function of (pair, step).
+  With ``text_ids`` it also gives every text an id (:func:`text_ids`), so that the loss can tell which
+  texts of the batch are equal (``loss.mask_duplicates``), which their embeddings cannot.
 - :class:`BatchStream` is the endless sequence of prepared batches from a sampler position. Each
   worker runs its own copy of the sampler from that position and draws every batch, but worker w of
   W prepares only batches t ≡ w (mod W); the DataLoader asks the workers in turn and delivers their
@@ -27,10 +29,11 @@ the data package, ``embedder.tokenize_texts`` and ``grad_cache.chunk_by_length``
 from __future__ import annotations
 
 import copy
+import hashlib
 import itertools
 import pickle
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from functools import partial
@@ -63,6 +66,8 @@ class PreparedBatch:
     sampler_state: dict  # the sampler's position after this batch: what a checkpoint must store
     skipped: list[str] = field(default_factory=list)  # bad rows of the global batch left out (skip_invalid)
     step: int = 0  # the 0-based training step it is prepared for (a curriculum's negatives depend on it)
+    text_ids: list[torch.Tensor] = field(default_factory=list)  # with BatchPreparer.text_ids: one (n,) int64 per
+    # column, in the columns' order (the hard negatives pair-major); equal texts have equal ids
 
     def pin_memory(self) -> PreparedBatch:
         """The same batch with its token tensors in pinned memory (the DataLoader calls this for CUDA)."""
@@ -84,6 +89,7 @@ class BatchPreparer:
     prefixes: dict[str, dict[str, str]] = field(default_factory=dict)  # {source: {kind: prefix}} overrides
     curriculum: EasyToHardNegatives | None = None  # None: each pair's first K negatives, as listed
     in_batch_only: frozenset[str] = frozenset()  # sources whose batches take no hard negatives (data.replay)
+    text_ids: bool = False  # give every text an id (PreparedBatch.text_ids), for loss.mask_duplicates
 
     def columns(self, pairs: list[Pair], step: int = 0, source: str = "") -> list[tuple[list[str], str]]:
         """The batch as columns of (texts, kind): queries, positives and, if used, hard negatives (B·K)
@@ -113,8 +119,9 @@ class BatchPreparer:
             groups.append(chunk_by_length(texts, self.chunk_size, tokenize) if self.chunk_size
                           else [Chunk(torch.arange(len(texts)), tokenize(texts))])
         tokens = sum(int(chunk.features["attention_mask"].sum()) for group in groups for chunk in group)
+        ids = [text_ids(texts) for texts, _ in columns] if self.text_ids else []
         return PreparedBatch(source.name, indices[self.part].tolist(), len(indices), groups, tokens, sampler_state,
-                             skipped, step)
+                             skipped, step, ids)
 
 
 class BatchStream(IterableDataset):
@@ -260,6 +267,13 @@ class Prefetcher(Generic[T]):
             self._executor.shutdown(wait=True, cancel_futures=True)
             self._executor = None
         self._pending = None
+
+
+def text_ids(texts: Sequence[str]) -> torch.Tensor:
+    """One int64 per text (n,), equal for equal texts (before prefixes): the first 8 bytes of its BLAKE2b
+    digest, so two different texts share an id with probability 2⁻⁶⁴."""
+    digests = [hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=8).digest() for text in texts]
+    return torch.tensor([int.from_bytes(digest, "little", signed=True) for digest in digests], dtype=torch.int64)
 
 
 def _as_is(item: T) -> T:

@@ -31,12 +31,16 @@ from .train_log import LOG_FILE
 logger = logging.getLogger(__name__)
 
 RECIPE_FILE = "recipe.yaml"
+SOURCES_FILE = "sources.json"  # the training sources: sizes, licences (run_summary)
+CURVES_FILE = "curves.png"  # loss, learning rate and validation drawn from the log (curves)
+TENSORBOARD_DIR = "tensorboard"  # the log's scalars as TensorBoard event files (tensorboard_log)
 RUN_MARKS = ("checkpoints", LOG_FILE, "model")  # any of these: the folder holds a run
-RUN_FILES = (*RUN_MARKS, "best_model", RECIPE_FILE)  # what --overwrite deletes
+RUN_FILES = (*RUN_MARKS, "best_model", RECIPE_FILE, SOURCES_FILE, CURVES_FILE, TENSORBOARD_DIR)  # --overwrite: deleted
 RESUMABLE = (  # settings that may differ from the stored recipe on --resume
     "train.steps",  # extend (or shorten) the run
     "train.output_dir",  # the same folder, however it is spelled
     "train.log_every", "train.save_every", "train.keep_checkpoints",  # bookkeeping
+    "train.save_adapter",  # what the final model folder holds besides the merged model
     "train.device", "train.data_workers", "train.prefetch",  # where and how fast, not what
     "train.zero_optimizer", "train.gradient_checkpointing", "train.recompute",  # memory levers: same results
     "eval.every", "eval.batch_size",  # how often validation runs, and its batches
@@ -78,11 +82,11 @@ def clear_run(output_dir: Path) -> list[str]:
 
 
 def remove_leftovers(output_dir: Path) -> list[Path]:
-    """Delete the temporary copies (``.tmp-PID-NAME``) of the model, best model and recipe that writes cut short
-    by a crash left; none is ever valid (``checkpoint.remove_temporary_checkpoints`` does the same for
-    checkpoints)."""
+    """Delete the temporary copies (``.tmp-PID-NAME``) of the model, best model, recipe, sources and curves that
+    writes cut short by a crash left; none is ever valid (``checkpoint.remove_temporary_checkpoints`` does the
+    same for checkpoints)."""
     leftovers = []
-    for name in ("model", "best_model", RECIPE_FILE):
+    for name in ("model", "best_model", RECIPE_FILE, SOURCES_FILE, CURVES_FILE):
         for path in output_dir.glob(f".tmp-*-{name}"):
             shutil.rmtree(path) if path.is_dir() else path.unlink()
             leftovers.append(path)

@@ -5,7 +5,7 @@ These check what only the loaded model or data can tell: that ``model.max_seq_le
 position embeddings, that every pair has the negatives the curriculum ranks, that ``data.weights``,
 ``data.caps`` and ``data.prefixes`` name sources that exist, that no source repeats an evaluation
 split (``data.guard_tasks``). Depends on the model, data, losses and evaluation-guard packages and on
-``recompute``; never on the training loop or the step.
+``recompute`` and ``lora``; never on the training loop or the step.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from ..data.sampler import SourceSampler, source_probabilities
 from ..evaluation.guard import check_no_evaluation_overlap
 from ..losses import Temperature
 from ..model.embedder import Embedder
+from .lora import add_lora
 from .recompute import enable_recompute
 
 REPLAY_PREFIX = "replay:"  # the name of a data.replay source starts with it
@@ -38,13 +39,17 @@ def pairs_per_rank(batch_size: int, world_size: int) -> int:
 
 def prepare_model(recipe: Recipe, model: Embedder | None, device: torch.device) -> Embedder:
     """The model to train, on ``device``: ``model``, or the one the recipe names, built after seeding every
-    random generator with ``train.seed`` (the same initial weights on every rank); its positions checked,
-    and its activations recomputed in backward if ``train.gradient_checkpointing`` or ``train.recompute``
-    ask for it."""
+    random generator with ``train.seed`` (the same initial weights on every rank); its positions checked, its
+    Matryoshka dimensions checked and recorded in its settings (saved with it: :func:`record_matryoshka_dims`),
+    LoRA adapters added if ``model.lora`` asks for them (``lora``; then only they train), and its activations
+    recomputed in backward if ``train.gradient_checkpointing`` or ``train.recompute`` ask for it."""
     cfg = recipe.train
     seed_everything(cfg.seed)
     model = (model if model is not None else build_model(recipe)).to(device)
     check_positions(model, recipe.model.name)
+    record_matryoshka_dims(model, recipe.loss.matryoshka_dims, recipe.model.name)
+    if recipe.model.lora is not None:  # before the optimizer and DDP see the parameters
+        add_lora(model, recipe.model.lora, recipe.model.name)
     if cfg.gradient_checkpointing or cfg.recompute == Recompute.SELECTIVE:
         enable_recompute(model.encoder, selective=not cfg.gradient_checkpointing)
     return model
@@ -70,6 +75,16 @@ def check_positions(model: Embedder, name: str) -> None:
     if isinstance(positions, int) and length > positions:
         raise ConfigError(f"model.max_seq_length={length} is more than the {positions} positions of model {name!r} "
                           f"(max_position_embeddings in its config): set it in [1, {positions}]")
+
+
+def record_matryoshka_dims(model: Embedder, dims: list[int], name: str) -> None:
+    """``loss.matryoshka_dims`` may not exceed the model's dimension; the model's settings record them (its
+    ``gtekit_config.json`` then says which truncations it was trained for; [] when this run trains none)."""
+    too_large = [dim for dim in dims if dim > model.dimension]
+    if too_large:
+        raise ConfigError(f"loss.matryoshka_dims={dims}: {too_large} more than the {model.dimension} dimensions of "
+                          f"model {name!r}; give prefix sizes in [1, {model.dimension}]")
+    model.settings.matryoshka_dims = list(dims)
 
 
 def negative_curriculum(recipe: Recipe) -> EasyToHardNegatives | None:

@@ -3,8 +3,9 @@
 :func:`train_step` is the whole step on this rank. It embeds each column of the batch (queries,
 positives, hard negatives) directly, or through the gradient cache (``grad_cache``) when
 ``train.chunk_size`` > 0; gathers every rank's columns into the global batch (``distributed``);
-computes this rank's rows of the loss (``gtekit.losses``, plus a teacher's distillation term when the
-recipe has one: ``teacher``) ``train.loss_block_size`` rows at a time (:func:`row_blocked`);
+computes this rank's rows of the loss (``gtekit.losses``, with what the recipe adds to it: in-batch false
+negatives masked, a teacher's distillation term, Matryoshka prefixes: ``objective``)
+``train.loss_block_size`` rows at a time (:func:`row_blocked`);
 back-propagates it scaled by the one cross-process rule (``distributed.with_loss_scale``); averages a
 trainable temperature's gradient over the ranks (DDP averages the encoder's); clips the gradient norm;
 refuses a step whose loss or gradient is not finite (:class:`NonFiniteLossError`); and steps AdamW and
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
@@ -29,7 +30,7 @@ from ..losses import Temperature, row_blocks, trainable
 from .batches import PreparedBatch
 from .distributed import ProcessGroup, gather_with_grad, with_loss_scale
 from .grad_cache import cached_backward, to_device
-from .teacher import Teacher
+from .objective import Objective
 
 
 class NonFiniteLossError(RuntimeError):
@@ -48,15 +49,16 @@ class StepParts:
     temperature: Temperature  # τ: a float, or the LogitScale in parts
     group: ProcessGroup
     settings: TrainConfig  # chunk_size, loss_block_size, bf16, max_grad_norm, output_dir
-    teacher: Teacher | None = None  # loss.distill_teacher: adds w · KL(teacher ‖ student) to the loss
+    objective: Objective = field(default_factory=Objective)  # the loss section's additions: masks, teacher,
+    # Matryoshka prefixes
 
 
-def train_step(s: StepParts, batch: PreparedBatch) -> tuple[float, int]:
+def train_step(s: StepParts, batch: PreparedBatch) -> tuple[float, int, dict[str, int]]:
     """One optimizer step on this rank's part of the global batch; every rank calls it. Returns the loss
-    of the global batch and its non-padding tokens (both summed over ranks)."""
+    of the global batch, its non-padding tokens (both summed over ranks) and the logits each mask left out."""
     cfg, group = s.settings, s.group
     own_parameters = trainable(s.temperature)  # a trainable τ: outside DDP, so averaged below
-    loss_fn = s.loss if s.teacher is None else s.teacher.distilled(s.loss, batch)  # teacher: once per batch
+    loss_fn, masked = s.objective.for_batch(s.loss, batch, group, cfg.loss_block_size)  # teacher, guide: once
 
     def loss_of(columns: list[Tensor]) -> Tensor:  # this rank's columns, each (n, H) -> its share L_r
         n = columns[0].size(0)
@@ -86,7 +88,7 @@ def train_step(s: StepParts, batch: PreparedBatch) -> tuple[float, int]:
     s.optimizer.step()
     s.scheduler.step()
     s.optimizer.zero_grad(set_to_none=True)
-    return float(totals[0]), int(totals[1])
+    return float(totals[0]), int(totals[1]), masked
 
 
 def columns_loss(loss: Callable[..., Tensor], temperature: Temperature, columns: Sequence[Tensor],

@@ -1,11 +1,13 @@
-"""The teacher of ``loss.distill_teacher``: a frozen model embedding each batch once, without gradients.
+"""Frozen models that score each batch once, without gradients: the teacher of ``loss.distill_teacher`` and
+the guide of ``loss.guide_model``.
 
 :meth:`Teacher.distilled` turns the step's loss into ``loss + w · KL(teacher ‖ student)`` over in-batch
-similarities (``gtekit.losses.distillation``). The teacher embeds the batch's own token ids (it must share
-the student's vocabulary), in eval mode, chunk by chunk as the gradient cache does, and every rank's
-teacher columns are gathered into the global batch, so each rank's loss rows see the same teacher
-similarities as one process would. ``"start"`` is the model the run starts from (``model.name``, loaded
-afresh, so a resumed run distils towards the same teacher).
+similarities (``gtekit.losses.distillation``); a :class:`Guide`'s columns decide which in-batch candidates
+are false negatives (GISTEmbed, ``gtekit.losses.false_negatives.guided``). Both embed the batch's own token
+ids (they must share the student's vocabulary), in eval mode, chunk by chunk as the gradient cache does
+(:func:`frozen_columns`), and every rank's columns are gathered into the global batch, so each rank's loss
+rows see the same similarities as one process would. ``"start"`` is the model the run starts from
+(``model.name``, loaded afresh, so a resumed run keeps the same teacher or guide).
 
 Depends on torch, the losses, ``training.batches``' layout and ``distributed``.
 """
@@ -25,6 +27,23 @@ from .distributed import ProcessGroup, gather_with_grad
 from .grad_cache import to_device
 
 
+def frozen_columns(model: Embedder, batch: PreparedBatch, group: ProcessGroup, bf16: bool = False) -> list[Tensor]:
+    """``model``'s global columns of ``batch`` without gradients, in the loss layout: q (N, H), d (N, H) and,
+    with hard negatives, (N, K, H)."""
+    columns = []
+    with torch.no_grad(), torch.autocast(group.device.type, dtype=torch.bfloat16, enabled=bf16):
+        for chunks in batch.groups:
+            parts = [(chunk.indices, model(to_device(chunk.features, group.device)).float()) for chunk in chunks]
+            column = parts[0][1].new_empty(sum(len(rows) for _, rows in parts), parts[0][1].size(1))
+            for indices, rows in parts:
+                column[indices.to(column.device)] = rows
+            columns.append(gather_with_grad(column, group))  # no graph: a plain gather
+    q, d, *rest = columns
+    if rest:  # the hard negatives, pair-major (N·K, H) -> (N, K, H)
+        return [q, d, rest[0].view(q.size(0), -1, q.size(1))]
+    return [q, d]
+
+
 class Teacher:
     """A frozen embedder whose in-batch similarities the student is pulled towards."""
 
@@ -35,33 +54,48 @@ class Teacher:
 
     def columns(self, batch: PreparedBatch) -> list[Tensor]:
         """The teacher's global columns of ``batch`` in the loss layout: q (N, H), d (N, H), negatives (N, K, H)."""
-        columns = []
-        with torch.no_grad(), torch.autocast(self.group.device.type, dtype=torch.bfloat16, enabled=self.bf16):
-            for chunks in batch.groups:
-                parts = [(chunk.indices, self.model(to_device(chunk.features, self.group.device)).float())
-                         for chunk in chunks]
-                column = parts[0][1].new_empty(sum(len(rows) for _, rows in parts), parts[0][1].size(1))
-                for indices, rows in parts:
-                    column[indices.to(column.device)] = rows
-                columns.append(gather_with_grad(column, self.group))  # no graph: a plain gather
-        q, d, *rest = columns
-        if rest:  # the hard negatives, pair-major (N·K, H) -> (N, K, H)
-            return [q, d, rest[0].view(q.size(0), -1, q.size(1))]
-        return [q, d]
+        return frozen_columns(self.model, batch, self.group, self.bf16)
 
     def distilled(self, loss: Callable[..., Tensor], batch: PreparedBatch) -> Callable[..., Tensor]:
         """``loss`` plus the weighted distillation term towards this batch's teacher similarities."""
         return with_distillation(loss, self.columns(batch), self.weight, self.temperature)
 
 
+class Guide:
+    """A frozen embedder whose similarities mask the in-batch candidates it scores above a row's positive."""
+
+    def __init__(self, model: Embedder, margin: float, group: ProcessGroup, bf16: bool = False) -> None:
+        self.model = model.to(group.device).eval().requires_grad_(False)
+        self.margin, self.group, self.bf16 = margin, group, bf16
+
+    def columns(self, batch: PreparedBatch) -> list[Tensor]:
+        """The guide's global columns of ``batch`` in the loss layout, as :meth:`Teacher.columns`."""
+        return frozen_columns(self.model, batch, self.group, self.bf16)
+
+
+def load_frozen(option: str, name: str, recipe: Recipe, student: Embedder) -> Embedder:
+    """The model ``option`` (a ``loss.*`` key) names, in the student's precision: ``name``, or ``model.name`` for
+    ``"start"``; refuses one with another vocabulary."""
+    model = Embedder.load(recipe.model.name if name == "start" else name)
+    if model.tokenizer.get_vocab() != student.tokenizer.get_vocab():
+        raise ValueError(f"{option} {name!r} has another vocabulary than the student {recipe.model.name!r}; it "
+                         "reads the student's token ids, so it must share them")
+    return model.to(dtype=next(student.parameters()).dtype)  # float32, or float64 in tests
+
+
 def load_teacher(recipe: Recipe, student: Embedder, group: ProcessGroup) -> Teacher | None:
-    """The recipe's teacher, or None without ``loss.distill_teacher``; refuses one with another vocabulary."""
+    """The recipe's teacher, or None without ``loss.distill_teacher``."""
     name = recipe.loss.distill_teacher
     if not name:
         return None
-    model = Embedder.load(recipe.model.name if name == "start" else name)
-    if model.tokenizer.get_vocab() != student.tokenizer.get_vocab():
-        raise ValueError(f"loss.distill_teacher {name!r} has another vocabulary than the student "
-                         f"{recipe.model.name!r}; the teacher reads the student's token ids, so it must share them")
-    model.to(dtype=next(student.parameters()).dtype)  # the student's precision (float32, or float64 in tests)
+    model = load_frozen("loss.distill_teacher", name, recipe, student)
     return Teacher(model, recipe.loss.distill_weight, recipe.loss.distill_temperature, group, recipe.train.bf16)
+
+
+def load_guide(recipe: Recipe, student: Embedder, group: ProcessGroup) -> Guide | None:
+    """The recipe's guide, or None without ``loss.guide_model``."""
+    name = recipe.loss.guide_model
+    if not name:
+        return None
+    return Guide(load_frozen("loss.guide_model", name, recipe, student), recipe.loss.guide_margin, group,
+                 recipe.train.bf16)

@@ -9,6 +9,10 @@ tokenized in DataLoader worker processes (``training.batches``) while the step c
 in one process or in every process of a torchrun job (``distributed``): each rank trains on its slice of
 every global batch, and ZeroRedundancyOptimizer shards AdamW's state. What one step does is
 ``step.train_step``; this module decides when steps, validations and checkpoints happen.
+
+Rank 0 also mirrors the log into TensorBoard event files (``tensorboard_log``), draws ``curves.png`` at every
+checkpoint (``curves``), records the sources in ``sources.json`` and writes a model card (``README.md``) into
+every model folder it saves (``run_summary``, ``gtekit.model.model_card``).
 """
 
 from __future__ import annotations
@@ -25,7 +29,9 @@ from ..config import Recipe, recipe_to_yaml
 from ..data.pairs import Pair
 from ..io.atomic import atomic_path
 from ..losses import get_loss, temperature_for
+from ..model.card_data import build_card
 from ..model.embedder import Embedder
+from ..model.model_card import write_card
 from .batches import BatchLoader, BatchPreparer, BatchStream, PreparedBatch
 from .checkpoint import (
     load_checkpoint,
@@ -34,6 +40,7 @@ from .checkpoint import (
     remove_temporary_checkpoints,
     save_checkpoint,
 )
+from .curves import draw_run_curves
 from .distributed import (
     ProcessGroup,
     adamw,
@@ -42,7 +49,17 @@ from .distributed import (
     gather_tensors,
     init_process_group,
 )
-from .run_folder import RECIPE_FILE, check_fresh_folder, check_resumable, clear_run, remove_leftovers
+from .lora import ADAPTER_DIR, merged_embedder, save_adapter
+from .objective import load_objective
+from .run_folder import (
+    RECIPE_FILE,
+    TENSORBOARD_DIR,
+    check_fresh_folder,
+    check_resumable,
+    clear_run,
+    remove_leftovers,
+)
+from .run_summary import run_summary, write_sources_file
 from .schedule import warmup_linear_decay
 from .setup import (
     build_model,
@@ -56,7 +73,7 @@ from .setup import (
     trained_parts,
 )
 from .step import NonFiniteLossError, StepParts, train_step
-from .teacher import load_teacher
+from .tensorboard_log import TensorBoardLog
 from .train_log import LOG_FILE, TrainLog, truncate_log
 from .validation import Validation
 
@@ -91,7 +108,8 @@ class Trainer:
         self.preparer = BatchPreparer(self.sources, self.model.tokenizer, self.model.settings,
                                       self.group.local_slice(per_rank), cfg.chunk_size, data.negatives_per_query,
                                       data.prefixes, self.curriculum,
-                                      frozenset(s.name for s in self.sources if is_replay(s)))
+                                      frozenset(s.name for s in self.sources if is_replay(s)),
+                                      text_ids=recipe.loss.mask_duplicates)
         temperature = temperature_for(recipe.loss.name, recipe.loss.temperature)
         self.parts = trained_parts(self.model, temperature, self.device)
         engine = data_parallel(self.model, self.group, cfg.seed)
@@ -99,7 +117,7 @@ class Trainer:
                                cfg.weight_decay, shard=cfg.zero_optimizer)
         self.scheduler = warmup_linear_decay(self.optimizer, cfg.steps, cfg.warmup_ratio)
         self.step_parts = StepParts(engine, self.parts, self.optimizer, self.scheduler, get_loss(recipe.loss.name),
-                                    temperature, self.group, cfg, load_teacher(recipe, self.model, self.group))
+                                    temperature, self.group, cfg, load_objective(recipe, self.model, self.group))
         self.step = 0
         self.validation = Validation(recipe.eval, self.output_dir)
         self.source_stats: dict[str, dict[str, float]] = {
@@ -107,7 +125,9 @@ class Trainer:
         self.batches = BatchLoader(self._open_stream, workers=cfg.data_workers, prefetch=cfg.prefetch,
                                    pin_memory=self.device.type == "cuda")
         self._log: TrainLog | None = None  # open during train(), rank 0 only
+        self._board: TensorBoardLog | None = None  # the log's scalars as TensorBoard events, likewise
         self._started = False  # train() has claimed the output folder
+        self._masked: dict[str, int] = {}  # the logits each mask left out at the last step (objective)
 
     def _open_stream(self) -> BatchStream:
         """The batches from the one after the last batch trained on (the loader opens one after each close)."""
@@ -122,7 +142,7 @@ class Trainer:
         """One step (``step.train_step``) on the next batch; returns its source, the loss and the pairs and
         non-padding tokens of the global batch."""
         batch = self.batches.next()
-        loss, tokens = train_step(self.step_parts, batch)
+        loss, tokens, self._masked = train_step(self.step_parts, batch)
         self.batches.settle()
         self._sampler_state = batch.sampler_state
         self.step += 1
@@ -144,21 +164,23 @@ class Trainer:
             self._start(resume, overwrite)
         self.model.train()
         last = cfg.steps if stop_after is None else min(cfg.steps, self.step + stop_after)
-        with TrainLog(self.output_dir / LOG_FILE) if main else nullcontext() as log:
-            self._log = log
+        with (TrainLog(self.output_dir / LOG_FILE) if main else nullcontext() as log,
+              TensorBoardLog(self.output_dir / TENSORBOARD_DIR, first_step=self.step + 1) if main
+              else nullcontext() as board):
+            self._log, self._board = log, board
             try:
-                losses = self._run_steps(last, log)
+                losses = self._run_steps(last)
                 self._drop_prefetched()
                 self.save_checkpoint()
             finally:
-                self._log = None
+                self._log = self._board = None
                 self._drop_prefetched()  # after an error too: stop the batch workers
         model_dir = self.output_dir / "model"
         if self.step >= cfg.steps:
             self.save_model(model_dir)
         return TrainResult(model_dir=model_dir, steps=self.step, losses=losses)
 
-    def _run_steps(self, last: int, log: TrainLog | None) -> list[float]:
+    def _run_steps(self, last: int) -> list[float]:
         """Steps up to ``last``: a log line each (rank 0), validation and checkpoints when due; the losses."""
         cfg, main = self.recipe.train, self.group.is_main
         losses: list[float] = []
@@ -172,19 +194,24 @@ class Trainer:
                 losses.append(loss)
                 record = self._record(name, loss, pairs, tokens, seconds)
                 if main:
-                    log.write(record)
+                    self._write(record)
                     bar.update(1)
                     bar.set_postfix(loss=f"{loss:.4f}", src=name)
                     if cfg.log_every and (self.step % cfg.log_every == 0 or self.step == 1):
                         bar.write(_format(record))
                 if self.validation.due(self.step):
                     if main:
-                        log.write(self.validation.run(self.model, self.step, self.save_model))
+                        self._write(self.validation.run(self.model, self.step, self.save_model))
                         self.model.train()
                     self.group.barrier()
                 if cfg.save_every and self.step % cfg.save_every == 0 and self.step < cfg.steps:
                     self.save_checkpoint()
         return losses
+
+    def _write(self, record: dict) -> None:
+        """A step's or validation's record into train_log.jsonl and the TensorBoard event files (rank 0)."""
+        self._log.write(record)
+        self._board.write(record)
 
     def _note_skipped(self, batch: PreparedBatch) -> None:
         stats = self.source_stats[batch.source]
@@ -201,7 +228,8 @@ class Trainer:
         stats["loss"] += (loss - stats["loss"]) / stats["steps"]
         return {"step": self.step, "source": name, "loss": round(loss, 6),
                 "lr": self.scheduler.get_last_lr()[0], "pairs_per_s": round(pairs / seconds, 2),
-                "tokens_per_s": round(tokens / seconds, 1), "source_mean_loss": round(stats["loss"], 6)}
+                "tokens_per_s": round(tokens / seconds, 1), "source_mean_loss": round(stats["loss"], 6),
+                **self._masked}
 
     # ------------------------------------------------------------------ persistence
     def _start(self, resume: bool, overwrite: bool) -> None:
@@ -225,6 +253,7 @@ class Trainer:
             remove_temporary_checkpoints(self.output_dir / "checkpoints")
             with atomic_path(self.output_dir / RECIPE_FILE) as tmp:
                 tmp.write_text(recipe_to_yaml(self.recipe), encoding="utf-8")
+            write_sources_file(self.output_dir, self.sources)
             if resume and (dropped := truncate_log(self.output_dir / LOG_FILE, self.step)):
                 logger.warning("%s: dropped %d line(s) after step %d, which is trained again", LOG_FILE, dropped,
                                self.step)
@@ -236,6 +265,7 @@ class Trainer:
         the steps it covers are on disk first."""
         if self._log is not None:
             self._log.sync()
+            self._board.flush()
         optimizer_state = full_optimizer_state(self.optimizer, self.group)  # rank 0: every rank's shards
         random_states = gather_tensors(random_state(self.device), self.group)  # every rank's, in rank order
         path = None
@@ -245,6 +275,7 @@ class Trainer:
                      "world_size": self.group.world_size}
             path = save_checkpoint(self.output_dir / "checkpoints", self.step, self.parts, optimizer_state, state,
                                    keep=self.recipe.train.keep_checkpoints, random_states=random_states)
+            self._draw_curves()
         self.group.barrier()
         return path
 
@@ -275,11 +306,35 @@ class Trainer:
         self.sampler.load_state_dict(self._sampler_state)
 
     def save_model(self, folder: Path) -> Path:
-        """Write the trained model (sentence-transformers format), atomically; rank 0 only."""
+        """Write the trained model (sentence-transformers format), atomically; rank 0 only. With ``model.lora``
+        the folder holds the adapters merged into the encoder (the training model keeps them apart), and with
+        ``train.save_adapter`` also the adapters alone in ``adapter/`` (``lora``)."""
         if self.group.is_main:
             with atomic_path(folder) as tmp:
-                self.model.save(tmp)
+                merged_embedder(self.model).save(tmp)
+                if self.recipe.train.save_adapter:
+                    save_adapter(self.model, tmp / ADAPTER_DIR)
+                self._write_card(tmp, folder)
         return folder
+
+    def _draw_curves(self) -> None:
+        """``curves.png`` from the log (rank 0, at every checkpoint and so at the end)."""
+        try:
+            draw_run_curves(self.output_dir)
+        except Exception as error:  # a figure is not worth a run: name the problem and train on
+            logger.warning("could not draw the training curves of %s (%s: %s)", self.output_dir,
+                           type(error).__name__, error)
+
+    def _write_card(self, tmp: Path, folder: Path) -> None:
+        """The model card (``README.md``) of a model folder being written to ``tmp``: the run's recipe, sources
+        and log (``run_summary``); ``gtekit card`` rewrites it, e.g. with evaluation results."""
+        try:
+            card = build_card(tmp, name=f"{self.output_dir.resolve().name}/{folder.name}", model_id=str(folder),
+                              run=run_summary(self.output_dir))
+            write_card(tmp, card)
+        except Exception as error:  # the weights matter more than their description: keep the model
+            logger.warning("could not write the model card of %s (%s: %s); write it with `gtekit card %s`",
+                           folder, type(error).__name__, error, folder)
 
 
 def train(recipe: Recipe, *, resume: bool = False, overwrite: bool = False) -> TrainResult:

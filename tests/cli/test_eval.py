@@ -44,3 +44,16 @@ def test_minilm_stsbenchmark_matches_the_reference(tmp_path):
     assert main(["eval", "all-MiniLM-L6-v2", "--tasks", "STSBenchmark", "-o", str(output)]) == 0
     score = json.loads(output.read_text())["tasks"]["STSBenchmark"]["main_score"]
     assert score == pytest.approx(0.8203, abs=5e-4)
+
+
+def test_dims_give_one_column_per_truncation(tiny_model_dir, tmp_path, capsys):
+    output = tmp_path / "results.json"
+    assert main(["eval", str(tiny_model_dir), "--tasks", "STSBenchmark", "--dims", "16,8", "--resamples", "0",
+                 "-o", str(output)]) == 0
+    results = json.loads(output.read_text())
+    assert [result["model"] for result in results] == [f"{tiny_model_dir}@16", f"{tiny_model_dir}@8"]
+    assert f"| {tiny_model_dir}@16 | {tiny_model_dir}@8 |" in capsys.readouterr().out
+    for bad in ("0", "8,8", "eight"):
+        with pytest.raises(SystemExit) as exit_info:
+            main(["eval", str(tiny_model_dir), "--tasks", "STSBenchmark", "--dims", bad])
+        assert exit_info.value.code == 2

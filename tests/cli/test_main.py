@@ -6,8 +6,8 @@ from gtekit.cli.main import main
 
 from .conftest import assert_help_explains_every_option, command_parser
 
-COMMANDS = ["data", "train", "mine", "run", "serve", "encode", "index", "search", "export", "eval", "merge",
-            "convert", "quickstart"]
+COMMANDS = ["data", "train", "plot", "mine", "run", "adapt", "serve", "encode", "index", "search", "export", "eval",
+            "merge", "card", "convert", "quickstart"]
 
 
 def test_help_explains_every_option(capsys):

@@ -213,7 +213,8 @@ def test_every_numeric_field_has_a_range_that_is_checked():
 
     from gtekit import config
 
-    sections = {"model": config.ModelConfig, "data": config.DataConfig, "data.curriculum": config.CurriculumConfig,
+    sections = {"model": config.ModelConfig, "model.lora": config.LoraConfig, "data": config.DataConfig,
+                "data.curriculum": config.CurriculumConfig,
                 "loss": config.LossConfig, "train": config.TrainConfig, "eval": config.EvalConfig}
     checked = 0
     for prefix, cls in sections.items():

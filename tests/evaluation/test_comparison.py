@@ -81,3 +81,21 @@ def test_dev_split_scores_the_dev_tasks(tiny_model_dir, tmp_path):
     (result,) = evaluate_models(settings).results
     assert result["tasks"]["LeeDocumentSimilarity"]["split"] == "dev"
     assert "15 dev documents" in result["tasks"]["LeeDocumentSimilarity"]["description"]
+
+
+def test_dims_score_the_truncated_embeddings_each_as_its_own_model(tiny_model_dir, sts_file, tmp_path):
+    settings = EvalSettings(models=[EvalModel(str(tiny_model_dir), "tiny")], task_files=[sts_file], dims=[8, 32],
+                            results_json=str(tmp_path / "results.json"), resamples=10)
+    results = evaluate_models(settings).results
+    assert [r["model"] for r in results] == ["tiny@8", "tiny@32"]
+    assert results[1]["delta_to_first"]["baseline"] == "tiny@8"
+    full = evaluate_models(EvalSettings(models=[EvalModel(str(tiny_model_dir), "tiny")], task_files=[sts_file],
+                                        resamples=0)).results[0]["tasks"]["TinySTS"]["main_score"]
+    scores = [r["tasks"]["TinySTS"]["main_score"] for r in results]
+    assert scores[1] == pytest.approx(full, abs=1e-6) and scores[0] != pytest.approx(full, abs=1e-6)
+    with pytest.raises(ValueError, match=r"dims \[64\]: more than the 32 dimensions of model .*; give sizes in "
+                                         r"\[1, 32\]"):
+        evaluate_models(EvalSettings(models=[EvalModel(str(tiny_model_dir))], task_files=[sts_file], dims=[8, 64]))
+    for dims in ([0], [8, 8]):
+        with pytest.raises(ConfigError, match="dims must be distinct whole numbers >= 1"):
+            EvalSettings(models=[EvalModel(str(tiny_model_dir))], task_files=[sts_file], dims=dims)

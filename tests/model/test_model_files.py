@@ -30,3 +30,12 @@ def test_known_keys_load(tmp_path):
     (tmp_path / GTEKIT_CONFIG).write_text(json.dumps({"pooling": "cls", "max_seq_length": 64}))
     settings = read_settings(tmp_path)
     assert settings.pooling == "cls" and settings.max_seq_length == 64 and settings.normalize
+
+
+def test_the_matryoshka_dims_are_read_and_a_folder_without_them_has_none(tmp_path):
+    old = {"pooling": "mean", "normalize": True, "max_seq_length": 64, "query_prefix": "", "document_prefix": "",
+           "delimiters": False}  # what gtekit wrote before it recorded the trained truncations
+    (tmp_path / GTEKIT_CONFIG).write_text(json.dumps(old))
+    assert read_settings(tmp_path).matryoshka_dims == []
+    (tmp_path / GTEKIT_CONFIG).write_text(json.dumps({**old, "matryoshka_dims": [32, 16]}))
+    assert read_settings(tmp_path).matryoshka_dims == [32, 16]

@@ -28,10 +28,13 @@ def test_help_lists_every_option_without_loading_anything():
     for option in ("--index", "--api-key", "GTEKIT_API_KEY", "--max-batch-size", "--max-wait-ms",
                    "--max-inputs-per-request", "--max-request-bytes", "--max-text-chars", "--alias", "--port",
                    "--max-header-bytes", "--header-timeout", "--keep-alive-timeout", "--body-timeout",
-                   "--body-min-rate", "--shutdown-timeout"):
+                   "--body-min-rate", "--shutdown-timeout", "--max-batch-tokens", "--metrics-public"):
         assert option in text
     args = parser.parse_args(["serve", "m", "--alias", "a", "--alias", "b", "--max-batch-size", "4"])
     assert args.alias == ["a", "b"] and args.max_batch_size == 4 and args.port == 8000
+    assert args.max_batch_tokens == 0 and not args.metrics_public
+    args = parser.parse_args(["serve", "m", "--max-batch-tokens", "8192", "--metrics-public"])
+    assert args.max_batch_tokens == 8192 and args.metrics_public
 
 
 def test_model_names():

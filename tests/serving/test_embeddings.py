@@ -107,6 +107,21 @@ def test_input_type_adds_the_models_prefix(tiny_model_dir):
             assert not np.allclose(served, model.encode(TEXTS), atol=1e-3)
         plain = client.embeddings.create(model="tiny", input=TEXTS, encoding_format="float")
         np.testing.assert_allclose([item.embedding for item in plain.data], model.encode(TEXTS), atol=1e-5)
+        listed = httpx.get(f"{url}/v1/models").json()["data"][0]["input_types"]
+        assert listed == [{"input_type": "query", "prefix": "query: ", "template": "query: {text}"},
+                          {"input_type": "document", "prefix": "passage: ", "template": "passage: {text}"}]
+        assert httpx.get(f"{url}/v1/models/tiny").json()["input_types"] == listed
+        for card in listed:  # what the card says is what the model embeds
+            response = client.embeddings.create(model="tiny", input=TEXTS[:2], encoding_format="float",
+                                                extra_body={"input_type": card["input_type"]})
+            as_sent = [card["template"].replace("{text}", text) for text in TEXTS[:2]]
+            np.testing.assert_allclose([item.embedding for item in response.data], model.encode(as_sent), atol=1e-5)
+
+
+def test_models_list_input_types_without_prefixes(server_url):
+    card = httpx.get(f"{server_url}/v1/models").json()["data"][0]
+    assert card["input_types"] == [{"input_type": "query", "prefix": "", "template": "{text}"},
+                                   {"input_type": "document", "prefix": "", "template": "{text}"}]
 
 
 def test_health(server_url, served_model):

@@ -51,7 +51,7 @@ def run(spec: dict) -> dict:
     if spec.get("first_gradients"):  # one step's gradients, neither clipped nor applied; then start over
         held = replace(trainer.step_parts, optimizer=Held(), scheduler=Held(),
                        settings=replace(recipe.train, max_grad_norm=0.0))
-        result["first_loss"], _ = train_step(held, trainer.batches.next())
+        result["first_loss"], *_ = train_step(held, trainer.batches.next())
         grads = {name: p.grad.detach().clone() for name, p in trainer.parts.named_parameters() if p.grad is not None}
         save_file(grads, str(out / f"grads-rank{rank}.safetensors"))
         trainer.optimizer.zero_grad(set_to_none=True)

@@ -106,6 +106,26 @@ def test_distillation_across_ranks_equals_one_process(no_dropout_model, sources,
                                    weights_floor=1e-10)  # AdamW amplifies float64 rounding at a ~0 gradient
 
 
+def test_matryoshka_and_false_negative_masks_across_ranks_equal_one_process(no_dropout_model, tmp_path):
+    """The prefixes are taken inside the loss, and the text ids and the guide's columns are gathered like the
+    embeddings: each rank's rows see the whole batch's masks, and the logged counts are the whole batch's."""
+    from tests.helpers import write_duplicate_pairs, write_start_and_trained
+
+    pairs = write_duplicate_pairs(tmp_path / "pairs.jsonl", 48)
+    _, guide = write_start_and_trained(tmp_path / "guide")
+    assert_two_processes_equal_one(no_dropout_model, [pairs], tmp_path, "loss.name=gte", "loss.temperature=0.05",
+                                   "train.chunk_size=3", "data.negatives_per_query=2", "train.loss_block_size=3",
+                                   "loss.matryoshka_dims=[32, 16, 8]", "loss.matryoshka_weights=[1, 0.5, 2]",
+                                   "loss.mask_duplicates=true", f"loss.guide_model={guide}", "loss.guide_margin=0.02",
+                                   weights_floor=1e-10)  # AdamW amplifies float64 rounding at a ~0 gradient
+
+    def counts(run: str) -> list[tuple[int, int]]:
+        lines = (tmp_path / run / "train_log.jsonl").read_text().splitlines()
+        return [(record["masked_duplicates"], record["masked_by_guide"]) for record in map(json.loads, lines)]
+
+    assert counts("two") == counts("one") and all(duplicates > 0 for duplicates, _ in counts("one"))
+
+
 def run_batches(out: Path) -> list:
     return json.loads((out / "rank0.json").read_text())["batches"]
 

@@ -33,7 +33,7 @@ import torch
 from torch import nn
 
 from gtekit import Embedder
-from gtekit.losses import LogitScale, gte, infonce, symmetric
+from gtekit.losses import LogitScale, gte, infonce, matryoshka, symmetric
 from gtekit.training.grad_cache import Chunk, RandomStateSnapshot, cached_backward, chunk_by_length
 
 K = 2  # hard negatives per query
@@ -45,7 +45,7 @@ PAIRS = [  # (query, positive, hard negatives): lengths differ so chunks by leng
                                                                               "about cooking pasta in salted water")),
     ("best pasta recipe", "boil pasta then add tomato sauce and basil", ("pasta", "recipes for bread")),
 ]
-CASES = ["gte", "gte-negatives", "infonce-negatives", "symmetric"]
+CASES = ["gte", "gte-negatives", "infonce-negatives", "symmetric", "gte-negatives-matryoshka"]
 CHUNK_SIZES = [1, 3, 64]  # 64 > every column (5 queries, 5 documents, 10 negatives)
 RTOL, ATOL = 1e-5, 1e-7
 
@@ -67,7 +67,7 @@ def make_parts(base_model: Embedder, case: str) -> nn.ModuleDict:
 def columns_of(case: str, pairs=PAIRS) -> list[tuple[list[str], str]]:
     """(texts, kind) per column, in the Trainer's layout: queries, positives, then negatives pair-major."""
     columns = [([p[0] for p in pairs], "query"), ([p[1] for p in pairs], "document")]
-    if case.endswith("negatives"):
+    if "negatives" in case:
         columns.append(([n for p in pairs for n in p[2][:K]], "document"))
     return columns
 
@@ -77,7 +77,9 @@ def loss_of(case: str, parts: nn.ModuleDict):
     if case == "symmetric":
         return lambda c: symmetric(c[0], c[1], None, parts["logit_scale"])
     loss = gte if case.startswith("gte") else infonce
-    if case.endswith("negatives"):
+    if case.endswith("matryoshka"):  # the loss of the prefixes 32 (all), 16 and 8, re-normalised
+        loss = matryoshka(loss, [32, 16, 8], [1.0, 0.5, 2.0])
+    if "negatives" in case:
         return lambda c: loss(c[0], c[1], c[2].view(c[0].size(0), K, -1))  # (B, K, H)
     return lambda c: loss(c[0], c[1])
 
