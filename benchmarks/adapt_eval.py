@@ -98,6 +98,7 @@ def main(argv: list[str] | None = None) -> int:
         records.append(set_record(name, timings.get(name)))
     record = {"command": "python -m benchmarks.adapt_eval " + " ".join(argv or sys.argv[1:]), "machine": machine(),
               "sets": records, "mean_change": sum(r["change"]["delta"] for r in records) / len(records),
+              "mean_general_change": sum(r["general_average_change"] for r in records) / len(records),
               "significant_gains": sum(r["change"]["significant"] and r["change"]["delta"] > 0 for r in records)}
     with atomic_path(RESULTS) as tmp:
         tmp.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
