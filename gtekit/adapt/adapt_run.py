@@ -37,6 +37,7 @@ from pathlib import Path
 
 from ..config import ConfigError, from_dict
 from ..config.recipe import Recipe
+from ..data.extract.base import held_out
 from ..io.atomic import atomic_path
 from .adapt_settings import AdaptSettings
 from .corpus_reading import read_corpus
@@ -107,7 +108,7 @@ class AdaptRun:
         if s.llm is not None:
             from .synthetic_queries import write_synthetic_queries
 
-            candidates = [d for d in documents if not _held_out(d.doc_id, s.pairs.held_out)]
+            candidates = [d for d in documents if not held_out(d.doc_id, s.pairs.held_out)]
             synthetic, llm_report = write_synthetic_queries(candidates, s.llm)
             extra = {"synthetic": synthetic}
             llm_report = asdict(llm_report)
@@ -144,16 +145,14 @@ class AdaptRun:
         files = pairs_report["files"]
         mined = self.folder / "negatives" / "mined"
         began = time.perf_counter()
-        mining = run_mining(MineSettings(
+        run_mining(MineSettings(
             model=s.model, pairs=list(files.values()), top_k=max(30, 4 * (t.negatives + 4)),
             num_negatives=t.negatives + 4, relative_margin=t.relative_margin, sampling="top", keep_short=True,
             batch_size=s.batch_size, seed=t.seed, output_dir=str(mined)))
         seconds = time.perf_counter() - began
         kept, dropped = split_triples_by_kind(files, mined / "triples.jsonl", self.folder / "negatives",
                                                t.negatives, t.batch_size)
-        encoded = _encoded_texts(mining)
-        record = {"kept": kept, "dropped": dropped, "mining_seconds": round(seconds, 1),
-                  "encoded_texts": encoded, "seconds_per_text": seconds / max(encoded, 1)}
+        record = {"kept": kept, "dropped": dropped, "mining_seconds": round(seconds, 1)}
         _write_json(self.folder / "negatives" / "report.json", record)
         shutil.rmtree(mined / "encoded", ignore_errors=True)
         return {"line": f"{sum(kept.values()):,} pairs with {t.negatives} hard negatives in {len(kept)} kinds "
@@ -309,12 +308,6 @@ def adapt(settings: AdaptSettings, echo: Callable[[str], None] = print) -> dict:
     return AdaptRun(settings, echo).run()
 
 
-def _encoded_texts(mining: dict) -> int:
-    """How many texts the mining step encoded (queries and candidates), from its report."""
-    counts = mining.get("inputs", {})
-    return int(counts.get("queries", 0) or 0) + int(counts.get("corpus", 0) or 0)
-
-
 def _keep_length_of(base: str, folder: Path) -> None:
     """Give the trained model the base's ``max_seq_length``: training may cut texts shorter to be cheaper,
     the adapted model should read documents as far as the base did."""
@@ -336,12 +329,6 @@ def _save_model(model: str, folder: Path) -> None:
     from ..model.embedder import Embedder
 
     Embedder.load(model).save(folder)
-
-
-def _held_out(doc_id: str, fraction: float) -> bool:
-    from ..data.extract.base import held_out
-
-    return held_out(doc_id, fraction)
 
 
 def _mean(values) -> float:
