@@ -5,6 +5,9 @@ human-written queries (never seen by adapt) and on the general offline tasks.
     python -m benchmarks.adapt_eval                      # make adapt-eval: every set, then the report
     python -m benchmarks.adapt_eval --sets npm-jsdoc     # some sets
     python -m benchmarks.adapt_eval --report-only        # the report from finished runs
+    python -m benchmarks.adapt_eval --sets pypi-docstrings --runs runs/adapt-distill \
+        --out docs/results/adapt-eval-distill.json --distill-weight 1   # a variant: options after the known
+                                                                          # ones go to gtekit adapt
 
 For each set, ``/usr/bin/time -v gtekit adapt benchmarks/adapt_sets/SET -o runs/adapt-eval/SET --eval
 benchmarks/adapt_sets/SET`` runs in a child process with the command's defaults (a 30-minute budget); a rerun
@@ -35,14 +38,13 @@ SETS_DIR = ROOT / "benchmarks" / "adapt_sets"
 SETS = ("pypi-docstrings", "npm-jsdoc", "pypi-doc-sections")
 RUNS = ROOT / "runs" / "adapt-eval"
 RESULTS = ROOT / "docs" / "results" / "adapt-eval.json"
-TABLE = ROOT / "docs" / "results" / "adapt-eval.md"
 
 
-def run_adapt(name: str, extra: list[str]) -> dict:
+def run_adapt(name: str, extra: list[str], runs: Path = RUNS) -> dict:
     """``gtekit adapt`` on one set in a child process under GNU time; its wall time and peak memory."""
-    out = RUNS / name
+    out = runs / name
     out.parent.mkdir(parents=True, exist_ok=True)
-    time_log = RUNS / f"{name}.time.txt"
+    time_log = runs / f"{name}.time.txt"
     command = ["/usr/bin/time", "-v", "-o", str(time_log), sys.executable, "-m", "gtekit", "adapt",
                str(SETS_DIR / name), "-o", str(out), "--eval", str(SETS_DIR / name), *extra]
     completed = subprocess.run(command, cwd=ROOT, check=False)
@@ -52,8 +54,8 @@ def run_adapt(name: str, extra: list[str]) -> dict:
     return read_time_report(time_log.read_text(encoding="utf-8"))
 
 
-def set_record(name: str, timing: dict | None) -> dict:
-    report = json.loads((RUNS / name / "report.json").read_text(encoding="utf-8"))
+def set_record(name: str, timing: dict | None, runs: Path = RUNS) -> dict:
+    report = json.loads((runs / name / "report.json").read_text(encoding="utf-8"))
     results = report["evaluation"]
     deltas = results[1]["delta_to_first"]["tasks"]
     scores = {result["model"]: {task: values["main_score"] for task, values in result["tasks"].items()}
@@ -87,22 +89,28 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.adapt_eval", description=__doc__.split("\n\n")[0])
     parser.add_argument("--sets", default=",".join(SETS), help=f"comma-separated sets (default: {','.join(SETS)})")
     parser.add_argument("--report-only", action="store_true", help="only collect finished runs into the report")
+    parser.add_argument("--runs", type=Path, default=RUNS, help=f"the runs' folder (default: {RUNS.relative_to(ROOT)})")
+    parser.add_argument("--out", type=Path, default=RESULTS,
+                        help=f"the results file, its table beside it as .md (default: {RESULTS.relative_to(ROOT)})")
     args, extra = parser.parse_known_args(argv)
     names = [name for name in args.sets.split(",") if name]
-    previous = json.loads(RESULTS.read_text(encoding="utf-8")) if RESULTS.is_file() else {"sets": []}
+    previous = json.loads(args.out.read_text(encoding="utf-8")) if args.out.is_file() else {"sets": []}
     timings = {record["set"]: record.get("timing") for record in previous["sets"]}
     records = []
     for name in names:
+        time_log = args.runs / f"{name}.time.txt"
         if not args.report_only:
-            timings[name] = run_adapt(name, extra)
-        records.append(set_record(name, timings.get(name)))
+            timings[name] = run_adapt(name, extra, args.runs)
+        elif time_log.is_file():
+            timings[name] = read_time_report(time_log.read_text(encoding="utf-8"))
+        records.append(set_record(name, timings.get(name), args.runs))
     record = {"command": "python -m benchmarks.adapt_eval " + " ".join(argv or sys.argv[1:]), "machine": machine(),
               "sets": records, "mean_change": sum(r["change"]["delta"] for r in records) / len(records),
               "mean_general_change": sum(r["general_average_change"] for r in records) / len(records),
               "significant_gains": sum(r["change"]["significant"] and r["change"]["delta"] > 0 for r in records)}
-    with atomic_path(RESULTS) as tmp:
+    with atomic_path(args.out) as tmp:
         tmp.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
-    with atomic_path(TABLE) as tmp:
+    with atomic_path(args.out.with_suffix(".md")) as tmp:
         tmp.write_text(render(records), encoding="utf-8")
     print(render(records))
     return 0

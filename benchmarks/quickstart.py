@@ -37,11 +37,12 @@ RESULTS = ROOT / "docs" / "results" / "quickstart.json"
 DONE_MARKER = ".gtekit-stage-done.json"
 
 
-def run_timed(recipe: Path, output_dir: Path, time_log: Path) -> None:
-    """``/usr/bin/time -v gtekit run RECIPE --set output_dir=DIR``, its report written to ``time_log``."""
+def run_timed(recipe: Path, output_dir: Path, time_log: Path, overrides: list[str] = ()) -> None:
+    """``/usr/bin/time -v gtekit run RECIPE --set output_dir=DIR [--set STAGE.KEY=VALUE ...]``, its report
+    written to ``time_log``."""
     gtekit = [sys.executable, "-m", "gtekit"]
     command = ["/usr/bin/time", "-v", "-o", str(time_log), *gtekit, "run", str(recipe),
-               "--set", f"output_dir={output_dir}"]
+               "--set", f"output_dir={output_dir}", *(part for value in overrides for part in ("--set", value))]
     print("running:", " ".join(command), file=sys.stderr, flush=True)
     subprocess.run(command, check=True, cwd=ROOT)
 
@@ -121,6 +122,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--memory", type=Path, default=None,
                         help="or benchmarks.quickstart_memory's results file of that run")
     parser.add_argument("--out", type=Path, default=RESULTS, help="the results file to write")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="STAGE.KEY=VALUE",
+                        help="override a stage's value, as `gtekit run --set` (repeatable)")
     args = parser.parse_args(argv)
     recipe = args.recipe.resolve()
     if args.finished is not None:
@@ -139,9 +142,10 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"{scratch} is not empty: the quickstart is timed from scratch")
         time_log = scratch.parent / f"{scratch.name}.time.txt"
         started = time.time()
-        run_timed(recipe, scratch, time_log)
+        run_timed(recipe, scratch, time_log, args.overrides)
         measured = {**read_time_report(time_log.read_text()), "stage_seconds": stage_seconds(recipe, scratch, started)}
-        record = publish(recipe, scratch, measured, args.out, "python -m benchmarks.quickstart")
+        record = publish(recipe, scratch, measured, args.out,
+                         " ".join(["python -m benchmarks.quickstart", *(sys.argv[1:] if argv is None else argv)]))
         if args.output_dir is None:
             shutil.rmtree(scratch, ignore_errors=True)
     from gtekit.evaluation.results_report import format_table

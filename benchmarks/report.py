@@ -87,7 +87,8 @@ def render(record: dict) -> str:
         parts.append("loss check: eval mode (no dropout), identical weights, same batch, against gtekit\n"
                      + table(["configuration", "loss", "gtekit loss", "rel diff", "rtol", ""], rows))
     for c in record.get("comparisons") or []:
-        parts.append(f"batch {c['batch']}: gtekit / sentence-transformers best = {c['ratio_pairs_per_s']:.2f}x "
+        parts.append(f"batch {c['batch']}, {c.get('precision', 'best of any precision')}: gtekit / "
+                     f"sentence-transformers best = {c['ratio_pairs_per_s']:.2f}x "
                      f"in pairs/s ({c['gtekit']} vs {c['sentence_transformers_best']})")
     memory = record.get("memory")
     if memory:

@@ -62,6 +62,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--gtekit-set", action="append", default=[], metavar="KEY=VALUE",
                    help="gtekit recipe override for its runs and the full-step memory points, e.g. "
                         "train.loss_block_size=1024, train.gradient_checkpointing=true, train.prefetch=false")
+    p.add_argument("--gtekit-variant", action="append", default=[], metavar="KEY=VALUE",
+                   help="also time gtekit with this override on top of --gtekit-set, fp32 and bf16, in the same "
+                        "run (repeatable: one more configuration each), e.g. model.packing=true")
     p.add_argument("--data-sizes", type=_ints, default=[100_000, 1_000_000, 10_000_000],
                    help="mixture sizes (pairs) of the data-pipeline memory/speed points (synthetic shards)")
     p.add_argument("--mining-docs", type=int, default=10**6,
@@ -87,13 +90,14 @@ def configs(args: argparse.Namespace):
     from .throughput import RunConfig
 
     budget = args.chunk * args.max_seq_length if args.st_token_budget == 0 else args.st_token_budget
-    ours = tuple(args.gtekit_set)
-    runs = [RunConfig("gtekit", args.batch, args.chunk, overrides=ours),
+    ours = [tuple(args.gtekit_set), *((*args.gtekit_set, variant) for variant in args.gtekit_variant)]
+    runs = [*(RunConfig("gtekit", args.batch, args.chunk, overrides=o) for o in ours),
             RunConfig("sentence-transformers", args.batch, args.chunk)]
     if budget > 0:
         runs.append(RunConfig("sentence-transformers", args.batch, args.chunk, token_budget=budget))
-    bf16 = [] if args.no_bf16 else [RunConfig("gtekit", args.bf16_batch, args.bf16_chunk, bf16=True, overrides=ours),
-                                    RunConfig("sentence-transformers", args.bf16_batch, args.bf16_chunk, bf16=True)]
+    bf16 = [] if args.no_bf16 else [
+        *(RunConfig("gtekit", args.bf16_batch, args.bf16_chunk, bf16=True, overrides=o) for o in ours),
+        RunConfig("sentence-transformers", args.bf16_batch, args.bf16_chunk, bf16=True)]
     return runs, bf16
 
 

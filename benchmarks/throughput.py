@@ -37,6 +37,7 @@ from gtekit import Embedder
 from gtekit.config import load_recipe
 from gtekit.data.pairs import Pair, Source
 from gtekit.model.model_files import resolve_model_folder
+from gtekit.model.packing import pack
 from gtekit.training.grad_cache import chunk_by_length
 from gtekit.training.trainer import Trainer
 
@@ -80,6 +81,7 @@ class GtekitStep:
             f"train.max_grad_norm={MAX_GRAD_NORM}", "train.warmup_ratio=0", "train.steps=1000000",
             "train.device=cpu", "train.log_every=0", f"train.output_dir={self._workdir.name}",
             "data.guard_tasks=[]", *config.overrides])
+        self.model.packing = recipe.model.packing  # `--gtekit-set model.packing=false`: the padded chunks
         source = Source(name="stdlib", path=Path("stdlib.jsonl"), pairs=pairs[:config.batch], skipped=[])
         self.trainer = Trainer(recipe, model=self.model, sources=[source])
         self.pairs, self.chunk = source.pairs, config.chunk
@@ -94,8 +96,17 @@ class GtekitStep:
         for texts, kind in self.trainer.columns(self.pairs):
             tokenize = partial(self.model.tokenize, kind=kind)
             lengths += tokenize(texts)["attention_mask"].sum(dim=1).tolist()
-            batches += [tuple(c.features["input_ids"].shape) for c in chunk_by_length(texts, self.chunk, tokenize)]
+            batches += [self._executed_shape(c.features) for c in chunk_by_length(texts, self.chunk, tokenize)]
         return lengths, batches
+
+    def _executed_shape(self, features: dict) -> tuple[int, int]:
+        """(rows, length) the encoder runs for a chunk: packed where packing saves rows (``Embedder.forward``)."""
+        shape = tuple(features["input_ids"].shape)
+        if self.model.packing and not bool(features["attention_mask"].all()):
+            packed = tuple(pack(features)["input_ids"].shape)
+            if packed[0] < shape[0]:
+                return packed
+        return shape
 
 
 class SentenceTransformersStep:
@@ -226,16 +237,17 @@ def add_utilisation(results: list[dict], peaks: dict) -> None:
 
 
 def compare(results: list[dict]) -> list[dict]:
-    """gtekit-best / sentence-transformers-best in pairs/s, per batch size that both systems ran."""
+    """gtekit-best / sentence-transformers-best in pairs/s, per batch size and precision that both systems ran."""
     comparisons = []
     for batch in sorted({r["batch"] for r in results}, reverse=True):
-        group = [r for r in results if r["batch"] == batch]
-        ours = [r for r in group if r["system"] == "gtekit"]
-        theirs = [r for r in group if r["system"] == "sentence-transformers"]
-        if ours and theirs:
-            best_ours = max(ours, key=lambda r: r["pairs_per_s"])
-            best_theirs = max(theirs, key=lambda r: r["pairs_per_s"])
-            comparisons.append({"batch": batch, "gtekit": best_ours["name"],
-                                "sentence_transformers_best": best_theirs["name"],
-                                "ratio_pairs_per_s": best_ours["pairs_per_s"] / best_theirs["pairs_per_s"]})
+        for bf16 in (False, True):
+            group = [r for r in results if r["batch"] == batch and r["bf16"] == bf16]
+            ours = [r for r in group if r["system"] == "gtekit"]
+            theirs = [r for r in group if r["system"] == "sentence-transformers"]
+            if ours and theirs:
+                best_ours = max(ours, key=lambda r: r["pairs_per_s"])
+                best_theirs = max(theirs, key=lambda r: r["pairs_per_s"])
+                comparisons.append({"batch": batch, "precision": "bf16" if bf16 else "fp32",
+                                    "gtekit": best_ours["name"], "sentence_transformers_best": best_theirs["name"],
+                                    "ratio_pairs_per_s": best_ours["pairs_per_s"] / best_theirs["pairs_per_s"]})
     return comparisons

@@ -129,6 +129,8 @@ class ModelConfig:
     query_prefix: str = ""
     document_prefix: str = ""
     delimiters: bool = False  # cpt-text '[' ']' / '{' '}' around queries / documents
+    packing: bool = False  # true: a chunk's texts packed into fewer rows, no FLOP on padding (gtekit.model.packing);
+    # the same embeddings, but dropout draws its masks in another layout, so a run differs from a padded one
     lora: LoraConfig | None = None  # train low-rank adapters on the frozen encoder; None: train every weight
 
     def __post_init__(self) -> None:

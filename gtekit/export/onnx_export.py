@@ -173,11 +173,15 @@ def export_graph(model: Embedder, path: Path, opset: int) -> tuple[str, ...]:
     dynamic = {name: {0: "batch", 1: "sequence"} for name in input_names}
     dynamic.update({SENTENCE_OUTPUT: {0: "batch"}, POOLED_OUTPUT: {0: "batch"}})
     graph = SentenceEmbeddingGraph(model, input_names)
-    with _eager_attention(model.encoder), warnings.catch_warnings(), torch.no_grad():
-        warnings.simplefilter("ignore")  # the exporter's deprecation notice and tracer warnings: verify_export checks
-        torch.onnx.export(graph, tuple(features[name] for name in input_names), str(path), dynamo=False,
-                          input_names=list(input_names), output_names=[SENTENCE_OUTPUT, POOLED_OUTPUT],
-                          dynamic_axes=dynamic, opset_version=opset, do_constant_folding=True)
+    packing, model.packing = model.packing, False  # the graph is the padded computation: packing is data-dependent
+    try:
+        with _eager_attention(model.encoder), warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter("ignore")  # the exporter's deprecation notice and tracer warnings: verify_export
+            torch.onnx.export(graph, tuple(features[name] for name in input_names), str(path), dynamo=False,
+                              input_names=list(input_names), output_names=[SENTENCE_OUTPUT, POOLED_OUTPUT],
+                              dynamic_axes=dynamic, opset_version=opset, do_constant_folding=True)
+    finally:
+        model.packing = packing
     _declare_output_width(path, model.dimension)
     return input_names
 

@@ -25,6 +25,7 @@ from transformers import AutoConfig, AutoModel, AutoTokenizer, BertConfig
 from ..io.text_checks import text_problem
 from .model_files import EmbedderSettings, read_settings, resolve_model_folder, write_model_folder
 from .onnx_import import convert_onnx, encoder_from_onnx, paraphrase_minilm_l3_v2_onnx
+from .packing import PACKED_TEXT_INDEX, pack, packing_works, pool_packed
 from .pooling import get_pooling
 
 TextKind = Literal["query", "document"] | None
@@ -57,6 +58,8 @@ class Embedder(nn.Module):
         self.tokenizer = tokenizer
         self.settings = settings
         self.pool = get_pooling(settings.pooling)
+        self.packing = True  # pack a batch's texts into fewer rows where that saves rows (gtekit.model.packing)
+        self._packing_works: bool | None = None  # checked once, on first use
         pooler = getattr(encoder, "pooler", None)
         if pooler is not None:  # the [CLS] pooler head is never used: keep its weights, train nothing there
             pooler.requires_grad_(False)
@@ -150,9 +153,32 @@ class Embedder(nn.Module):
         return tokenize_texts(self.tokenizer, self.settings, texts, kind, max_length, prefix)
 
     def forward(self, features: dict[str, Tensor]) -> Tensor:
-        """Token ids (B, T) -> pooled embeddings (B, H); not normalised (losses use cosine)."""
+        """Token ids (B, T) -> pooled embeddings (B, H); not normalised (losses use cosine).
+
+        Where the texts fit into fewer rows than B, they run packed (``gtekit.model.packing``: position ids
+        restart per text, attention stays within each text), with the embeddings the padded batch gives;
+        ``model.packing = False`` always runs the padded batch."""
+        if self._can_pack(features):
+            packed = pack(features)
+            if packed["input_ids"].size(0) < features["input_ids"].size(0):
+                text_index = packed.pop(PACKED_TEXT_INDEX)
+                hidden = self.encoder(**packed).last_hidden_state  # (R, L, H)
+                return pool_packed(hidden, text_index, packed["position_ids"], features["input_ids"].size(0),
+                                   self.settings.pooling)
         hidden = self.encoder(**features).last_hidden_state  # (B, T, H)
         return self.pool(hidden, features["attention_mask"])
+
+    def _can_pack(self, features: dict[str, Tensor]) -> bool:
+        """Packing is on, the batch has padding, the tokenizer pads on the right, the features are only ids,
+        mask and token types, and the encoder keeps packed texts apart (checked once)."""
+        if not self.packing or set(features) - {"input_ids", "attention_mask", "token_type_ids"} \
+                or getattr(self.tokenizer, "padding_side", "right") != "right" \
+                or bool(features["attention_mask"].all()):
+            return False
+        if self._packing_works is None:
+            with torch.autocast(self.device.type, enabled=False):
+                self._packing_works = packing_works(self.encoder)
+        return self._packing_works
 
     # ----------------------------------------------------------------- inference
     @torch.inference_mode()

@@ -63,9 +63,12 @@ def build_model(recipe: Recipe) -> Embedder:
     if m.pooling is not None:
         overrides["pooling"] = m.pooling
     if m.random_init:
-        return Embedder.from_config(m.name, hidden_size=m.hidden_size, num_layers=m.num_layers,
-                                    num_heads=m.num_heads, seed=recipe.train.seed, **overrides)
-    return Embedder.load(m.name, **overrides)
+        model = Embedder.from_config(m.name, hidden_size=m.hidden_size, num_layers=m.num_layers,
+                                     num_heads=m.num_heads, seed=recipe.train.seed, **overrides)
+    else:
+        model = Embedder.load(m.name, **overrides)
+    model.packing = m.packing
+    return model
 
 
 def check_positions(model: Embedder, name: str) -> None:
