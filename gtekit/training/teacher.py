@@ -27,13 +27,19 @@ from .distributed import ProcessGroup, gather_with_grad
 from .grad_cache import to_device
 
 
+def at_least_float32(x: Tensor) -> Tensor:
+    """bf16 embeddings -> float32; float32 and float64 as they are."""
+    return x.to(torch.promote_types(x.dtype, torch.float32))
+
+
 def frozen_columns(model: Embedder, batch: PreparedBatch, group: ProcessGroup, bf16: bool = False) -> list[Tensor]:
     """``model``'s global columns of ``batch`` without gradients, in the loss layout: q (N, H), d (N, H) and,
     with hard negatives, (N, K, H)."""
     columns = []
     with torch.no_grad(), torch.autocast(group.device.type, dtype=torch.bfloat16, enabled=bf16):
         for chunks in batch.groups:
-            parts = [(chunk.indices, model(to_device(chunk.features, group.device)).float()) for chunk in chunks]
+            parts = [(chunk.indices, at_least_float32(model(to_device(chunk.features, group.device))))
+                     for chunk in chunks]
             column = parts[0][1].new_empty(sum(len(rows) for _, rows in parts), parts[0][1].size(1))
             for indices, rows in parts:
                 column[indices.to(column.device)] = rows
@@ -80,6 +86,7 @@ def load_frozen(option: str, name: str, recipe: Recipe, student: Embedder) -> Em
     if model.tokenizer.get_vocab() != student.tokenizer.get_vocab():
         raise ValueError(f"{option} {name!r} has another vocabulary than the student {recipe.model.name!r}; it "
                          "reads the student's token ids, so it must share them")
+    model.packing = student.packing  # the student's batch layout, so that both see the same rows
     return model.to(dtype=next(student.parameters()).dtype)  # float32, or float64 in tests
 
 
