@@ -37,7 +37,6 @@ from gtekit import Embedder
 from gtekit.config import load_recipe
 from gtekit.data.pairs import Pair, Source
 from gtekit.model.model_files import resolve_model_folder
-from gtekit.model.packing import pack
 from gtekit.training.grad_cache import chunk_by_length
 from gtekit.training.trainer import Trainer
 
@@ -96,17 +95,10 @@ class GtekitStep:
         for texts, kind in self.trainer.columns(self.pairs):
             tokenize = partial(self.model.tokenize, kind=kind)
             lengths += tokenize(texts)["attention_mask"].sum(dim=1).tolist()
-            batches += [self._executed_shape(c.features) for c in chunk_by_length(texts, self.chunk, tokenize)]
+            batches += [tuple(self.model.encoder_inputs(c.features)["input_ids"].shape)  # packed where it runs so
+                        for c in chunk_by_length(texts, self.chunk, tokenize)]
         return lengths, batches
 
-    def _executed_shape(self, features: dict) -> tuple[int, int]:
-        """(rows, length) the encoder runs for a chunk: packed where packing saves rows (``Embedder.forward``)."""
-        shape = tuple(features["input_ids"].shape)
-        if self.model.packing and not bool(features["attention_mask"].all()):
-            packed = tuple(pack(features)["input_ids"].shape)
-            if packed[0] < shape[0]:
-                return packed
-        return shape
 
 
 class SentenceTransformersStep:

@@ -158,15 +158,23 @@ class Embedder(nn.Module):
         Where the texts fit into fewer rows than B, they run packed (``gtekit.model.packing``: position ids
         restart per text, attention stays within each text), with the embeddings the padded batch gives;
         ``model.packing = False`` always runs the padded batch."""
+        inputs = self.encoder_inputs(features)
+        if PACKED_TEXT_INDEX in inputs:
+            text_index = inputs.pop(PACKED_TEXT_INDEX)
+            hidden = self.encoder(**inputs).last_hidden_state  # (R, L, H)
+            return pool_packed(hidden, text_index, inputs["position_ids"], features["input_ids"].size(0),
+                               self.settings.pooling)
+        hidden = self.encoder(**features).last_hidden_state  # (B, T, H)
+        return self.pool(hidden, features["attention_mask"])
+
+    def encoder_inputs(self, features: dict[str, Tensor]) -> dict[str, Tensor]:
+        """What :meth:`forward` runs the encoder on: the packed rows (with ``PACKED_TEXT_INDEX``) where packing
+        is possible and saves rows, else ``features`` themselves."""
         if self._can_pack(features):
             packed = pack(features)
             if packed["input_ids"].size(0) < features["input_ids"].size(0):
-                text_index = packed.pop(PACKED_TEXT_INDEX)
-                hidden = self.encoder(**packed).last_hidden_state  # (R, L, H)
-                return pool_packed(hidden, text_index, packed["position_ids"], features["input_ids"].size(0),
-                                   self.settings.pooling)
-        hidden = self.encoder(**features).last_hidden_state  # (B, T, H)
-        return self.pool(hidden, features["attention_mask"])
+                return packed
+        return features
 
     def _can_pack(self, features: dict[str, Tensor]) -> bool:
         """Packing is on, the batch has padding, the tokenizer pads on the right, the features are only ids,

@@ -52,7 +52,7 @@ def pack(features: dict[str, Tensor]) -> dict[str, Tensor]:
     capacity = features["input_ids"].size(1)
     rows = pack_rows(lengths, capacity)
     width = max(sum(lengths[i] for i in row) for row in rows)
-    source_row, source_col, target_row, target_col, text_of = [], [], [], [], []
+    source_row, source_col, target_row, target_col = [], [], [], []
     positions = []
     for row_number, row in enumerate(rows):
         offset = 0
@@ -63,7 +63,6 @@ def pack(features: dict[str, Tensor]) -> dict[str, Tensor]:
             target_row.extend([row_number] * n)
             target_col.extend(range(offset, offset + n))
             positions.extend(range(n))
-            text_of.extend([index] * n)
             offset += n
     device = features["input_ids"].device
     src = (torch.tensor(source_row, device=device), torch.tensor(source_col, device=device))
@@ -78,7 +77,7 @@ def pack(features: dict[str, Tensor]) -> dict[str, Tensor]:
     position_ids = torch.zeros(len(rows), width, dtype=torch.long, device=device)
     position_ids[dst] = torch.tensor(positions, device=device)
     text_index = torch.full((len(rows), width), -1, dtype=torch.long, device=device)
-    text_index[dst] = torch.tensor(text_of, device=device)
+    text_index[dst] = src[0]  # each token's text is the padded row it came from
     packed["position_ids"] = position_ids
     packed[PACKED_TEXT_INDEX] = text_index
     return packed
