@@ -67,7 +67,14 @@ def set_record(name: str, timing: dict | None, runs: Path = RUNS) -> dict:
             "general_average_change": general_change, "general_tasks": {task: deltas[task] for task in general},
             "chosen_weight": report["headline"]["chosen_weight"], "pairs": report["pairs"],
             "training_steps": report["training"]["steps"], "adapt_minutes": report["minutes"],
-            "step_seconds": report["step_seconds"], "timing": timing}
+            "step_seconds": report["step_seconds"], "timing": timing,
+            "selection": _selection(runs / name)}
+
+
+def _selection(run: Path) -> dict | None:
+    """The run's WiSE-FT selection record: every λ's held-out dev score and general dev guard."""
+    path = run / "select" / "selection.json"
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
 
 
 def render(records: list[dict]) -> str:

@@ -9,11 +9,12 @@ from datetime import datetime
 from pathlib import Path
 
 
-def result_path(folder: Path, when: datetime | None = None, host: str | None = None) -> Path:
-    """``folder/train-bench-YYYYMMDD-HHMMSS-HOST.json``."""
+def result_path(folder: Path, when: datetime | None = None, host: str | None = None,
+                prefix: str = "train-bench") -> Path:
+    """``folder/PREFIX-YYYYMMDD-HHMMSS-HOST.json``."""
     when = when or datetime.now()
     host = "".join(c if c.isalnum() or c in "-_." else "_" for c in (host or socket.gethostname()))
-    return Path(folder) / f"train-bench-{when:%Y%m%d-%H%M%S}-{host}.json"
+    return Path(folder) / f"{prefix}-{when:%Y%m%d-%H%M%S}-{host}.json"
 
 
 def write_json_atomic(path: Path, data: dict) -> Path:

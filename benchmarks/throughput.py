@@ -60,6 +60,7 @@ class RunConfig:
     bf16: bool = False
     token_budget: int | None = None  # sentence-transformers mini_batch_num_tokens
     overrides: tuple[str, ...] = ()  # gtekit recipe overrides, e.g. ("train.loss_block_size=1024",)
+    device: str = "cpu"  # or "cuda" (benchmarks/gpu_check.py)
 
     @property
     def name(self) -> str:
@@ -76,9 +77,9 @@ class GtekitStep:
         self._workdir = tempfile.TemporaryDirectory(prefix="gtekit-bench-")
         recipe = load_recipe(None, [
             "loss.name=gte", f"loss.temperature={TEMPERATURE}", f"train.batch_size={config.batch}",
-            f"train.chunk_size={config.chunk}", f"train.bf16={str(config.bf16).lower()}", f"train.lr={LR}",
-            f"train.max_grad_norm={MAX_GRAD_NORM}", "train.warmup_ratio=0", "train.steps=1000000",
-            "train.device=cpu", "train.log_every=0", f"train.output_dir={self._workdir.name}",
+            f"train.chunk_size={config.chunk}", f"train.precision={'bf16' if config.bf16 else 'fp32'}",
+            f"train.lr={LR}", f"train.max_grad_norm={MAX_GRAD_NORM}", "train.warmup_ratio=0", "train.steps=1000000",
+            f"train.device={config.device}", "train.log_every=0", f"train.output_dir={self._workdir.name}",
             "data.guard_tasks=[]", *config.overrides])
         self.model.packing = recipe.model.packing  # `--gtekit-set model.packing=false`: the padded chunks
         source = Source(name="stdlib", path=Path("stdlib.jsonl"), pairs=pairs[:config.batch], skipped=[])
@@ -110,11 +111,11 @@ class SentenceTransformersStep:
 
         if config.overrides:
             raise ValueError(f"recipe overrides {config.overrides} are for gtekit configurations only")
-        self.model = SentenceTransformer(str(resolve_model_folder(model_name)), device="cpu",
+        self.model = SentenceTransformer(str(resolve_model_folder(model_name)), device=config.device,
                                          trust_remote_code=False)
         self.model.max_seq_length = max_seq_length
         if config.bf16:
-            _autocast_forward(self.model)
+            _autocast_forward(self.model, torch.device(config.device).type)
         self.loss = CachedMultipleNegativesRankingLoss(
             self.model, scale=1 / TEMPERATURE, mini_batch_size=config.chunk,
             mini_batch_num_tokens=config.token_budget, directions=DIRECTIONS, partition_mode="joint")
@@ -123,7 +124,10 @@ class SentenceTransformersStep:
         self.columns = [[p.query for p in pairs[:config.batch]], [p.positive for p in pairs[:config.batch]]]
 
     def features(self) -> list[dict]:
-        return [self.model.preprocess(texts) for texts in self.columns]  # each column padded to its longest
+        device = self.model.device  # the features go where the model is, as its trainer moves them
+        return [{key: value.to(device) if torch.is_tensor(value) else value
+                 for key, value in self.model.preprocess(texts).items()}
+                for texts in self.columns]  # each column padded to its longest
 
     def step(self) -> float:
         loss = self.loss(self.features(), None)
@@ -145,12 +149,12 @@ class SentenceTransformersStep:
         return lengths, batches
 
 
-def _autocast_forward(model: torch.nn.Module) -> None:
+def _autocast_forward(model: torch.nn.Module, device_type: str = "cpu") -> None:
     """Run ``model.forward`` under bf16 autocast and return fp32 tensors, as accelerate does for bf16."""
     forward = model.forward
 
     def autocast_forward(*args, **kwargs):
-        with torch.autocast("cpu", dtype=torch.bfloat16):
+        with torch.autocast(device_type, dtype=torch.bfloat16):
             output = forward(*args, **kwargs)
         return {key: value.float() if torch.is_tensor(value) and value.dtype == torch.bfloat16 else value
                 for key, value in output.items()}

@@ -18,6 +18,15 @@ def _private_embedding_cache(tmp_path_factory):
     os.environ["GTEKIT_EMBEDDING_CACHE"] = str(tmp_path_factory.mktemp("embedding-cache"))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _fp32_wherever_the_cpu_has_bf16():
+    """``train.precision: auto`` resolves to fp32 in every test, so the fp32 equalities hold on CPUs with bf16
+    matrix units too (tests/model/test_device.py checks the detection itself)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("gtekit.model.device.BF16_CPU_FLAGS", frozenset())
+        yield
+
+
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory):
     """A folder holding a tiny random BERT embedder (sentence-transformers layout)."""

@@ -87,3 +87,30 @@ def strings_with_raw_bytes(values):
 
     binary = pa.array(values, pa.binary())
     return pa.Array.from_buffers(pa.string(), len(binary), binary.buffers())
+
+
+def write_other_vocabulary_model(folder):
+    """A tiny random BERT embedder whose tokenizer is not MiniLM's: WordPiece over single letters, digits and
+    punctuation (so its token ids and sequence lengths differ from the MiniLM student's): ``folder``."""
+    import string
+
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
+    from transformers import BertTokenizerFast
+
+    from gtekit import Embedder
+
+    symbols = list(string.ascii_lowercase + string.digits + string.punctuation)
+    vocabulary = {token: i for i, token in enumerate(
+        ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *symbols, *(f"##{s}" for s in symbols)])}
+    tokenizer = Tokenizer(models.WordPiece(vocabulary, unk_token="[UNK]", max_input_chars_per_word=1000))
+    tokenizer.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tokenizer.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B [SEP]", special_tokens=[("[CLS]", 2), ("[SEP]", 3)])
+    tokens = folder / "tokenizer"
+    BertTokenizerFast(tokenizer_object=tokenizer, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]",
+                      sep_token="[SEP]", mask_token="[MASK]").save_pretrained(tokens)
+    model = Embedder.from_config(tokens, hidden_size=24, num_layers=2, num_heads=2, intermediate_size=48,
+                                 max_position_embeddings=256, seed=3, max_seq_length=96)
+    model.save(folder / "model")
+    return folder / "model"

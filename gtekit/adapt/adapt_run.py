@@ -17,7 +17,9 @@ a rerun with the same settings skips finished steps and resumes training from it
    from one kind (p_i ∝ n_i^0.5, Eq. 4); as many steps as the time budget leaves (a few steps are timed
    first, in a scratch folder), optionally distilling the base model.
 5. ``select``: WiSE-FT, θ(λ) = (1 − λ)·θ_base + λ·θ_adapted for each candidate λ, scored on the held-out dev
-   queries; the best λ whose general dev average stays within ``max_general_drop`` of the base's is kept
+   queries; the best λ whose general dev average drops by at most ``max_general_drop`` with 95% confidence
+   (paired bootstrap) and that loses no general task significantly by more than ``max_task_drop``
+   (:func:`general_guard`) is kept
    (λ = 0 is the base itself, so the chosen model never loses on dev) as ``DIR/model``.
 6. ``evaluate``: base and adapted model on the held-out test queries, the general tasks' test splits and
    any ``eval_beir`` folders, with paired bootstrap intervals (``gtekit.evaluation.comparison``).
@@ -39,7 +41,7 @@ from ..config import ConfigError, from_dict
 from ..config.recipe import Recipe
 from ..data.extract.base import held_out
 from ..io.atomic import atomic_path
-from .adapt_settings import AdaptSettings
+from .adapt_settings import AdaptSettings, SelectionSettings
 from .corpus_reading import read_corpus
 from .pair_set import build_pair_set, samples, write_held_out_task, write_pair_set
 from .triples import split_triples_by_kind
@@ -168,9 +170,9 @@ class AdaptRun:
         held_texts = pairs_report["held_out_queries"]["corpus"] + pairs_report["held_out_queries"]["dev"]
         extra_texts = sum(_line_count(Path(folder) / name) for folder in self.settings.eval_beir
                           for name in ("corpus.jsonl", "queries.jsonl"))
-        # after training: each λ on the held-out dev queries, the general guard (once or twice), the final
-        # evaluation of two models on test splits (about as long as dev) and the report
-        after = (len(self.settings.selection.weights) * held_s + 1.5 * general_s
+        # after training: each λ on the held-out dev queries, the general guard (the base, then one or two
+        # candidates), the final evaluation of two models on test splits (about as long as dev) and the report
+        after = (len(self.settings.selection.weights) * held_s + 2.5 * general_s
                  + 2 * (held_s + 1.3 * general_s + extra_texts * held_s / max(1, held_texts)) + 30)
         left = 60 * self.settings.budget_minutes - self.elapsed() - spent - after
         planned = max(t.min_steps, min(t.max_steps, int(left / step_seconds)))
@@ -239,15 +241,21 @@ class AdaptRun:
             candidates.append({"weight": weight, "held_out": score, "general": None, "folder": str(folder)})
             self.echo(f"  λ = {weight:g}: held-out dev nDCG@10 {100 * score:.2f}")
         chosen = None
+        base_units = None
         for candidate in sorted(candidates, key=lambda c: (-c["held_out"], c["weight"])):
             if candidate["weight"] == 0.0:
                 chosen = candidate
                 break
-            general = _mean(self._score(candidate["folder"], held_out=False).values())
-            candidate["general"] = general
-            self.echo(f"  λ = {candidate['weight']:g}: general dev average {100 * general:.2f} "
-                      f"(base {100 * base_general:.2f})")
-            if base_general - general <= s.selection.max_general_drop:
+            if base_units is None:  # the base's general dev scores by unit, for the paired intervals
+                base_units = self._general_units(s.model)
+            guard = general_guard(base_units, self._general_units(candidate["folder"]), s.selection)
+            candidate.update(general=guard["average"], general_change=guard["change"], general_tasks=guard["tasks"])
+            change = guard["change"]
+            self.echo(f"  λ = {candidate['weight']:g}: general dev average {100 * guard['average']:.2f} "
+                      f"(base {100 * base_general:.2f}; change {100 * change['delta']:+.2f} "
+                      f"[{100 * change['low']:+.2f}, {100 * change['high']:+.2f}])"
+                      + "".join(f"; {name} {100 * d:+.2f}, significant" for name, d in guard["lost"].items()))
+            if guard["passed"]:
                 chosen = candidate
                 break
         with atomic_path(self.folder / "model") as tmp:
@@ -259,7 +267,7 @@ class AdaptRun:
         for candidate in candidates:
             candidate.pop("folder", None)
         record = {"chosen_weight": chosen["weight"], "candidates": candidates, "base_general_dev": base_general,
-                  "max_general_drop": s.selection.max_general_drop}
+                  "max_general_drop": s.selection.max_general_drop, "max_task_drop": s.selection.max_task_drop}
         _write_json(self.folder / "select" / "selection.json", record)
         return {"line": f"λ = {chosen['weight']:g} chosen (held-out dev nDCG@10 {100 * chosen['held_out']:.2f}, "
                         f"base {100 * base_scores[HELD_OUT_TASK]:.2f}); model in {self.folder / 'model'}", **record}
@@ -301,6 +309,36 @@ class AdaptRun:
         results = evaluate_tasks(Embedder.load(model), tasks, batch_size=self.settings.batch_size,
                                  use_cache=use_cache)
         return {name: result["main_score"] for name, result in results.items()}
+
+
+    def _general_units(self, model: str) -> dict:
+        """The general tasks' dev scores of ``model`` by unit (query, pair, item), for paired intervals."""
+        from ..evaluation.runner import evaluate_tasks_with_units
+        from ..evaluation.tasks.named_tasks import get_tasks
+        from ..model.embedder import Embedder
+
+        tasks = get_tasks(self.settings.selection.general_tasks, "dev")
+        return evaluate_tasks_with_units(Embedder.load(model), tasks, batch_size=self.settings.batch_size)[1]
+
+
+def general_guard(base_units: dict, candidate_units: dict, selection: SelectionSettings) -> dict:
+    """Whether a candidate keeps the general tasks, on their dev splits: the paired bootstrap 95% interval of
+    its average change to the base lies above ``-max_general_drop`` (the drop is at most that, with 95%
+    confidence: dev splits are small, and a gain on one task must not hide losses on others that the test
+    splits then show), and no task drops by more than ``max_task_drop`` with its own interval below 0.
+    Returns the average, the average change's interval, each task's change with its interval, the tasks lost
+    and the verdict."""
+    from ..evaluation.metrics.bootstrap import deltas_to_baseline
+
+    deltas = deltas_to_baseline(base_units, candidate_units)
+    change = deltas.get("average") or next(iter(deltas["tasks"].values()))  # one task: its own interval
+    average = _mean(units.full() for units in candidate_units.values())
+    lost = {}
+    if selection.max_task_drop is not None:
+        lost = {name: d["delta"] for name, d in deltas["tasks"].items()
+                if d["delta"] < -selection.max_task_drop and d["high"] < 0}
+    return {"average": average, "change": change, "tasks": deltas["tasks"], "lost": lost,
+            "passed": change["low"] >= -selection.max_general_drop and not lost}
 
 
 def adapt(settings: AdaptSettings, echo: Callable[[str], None] = print) -> dict:

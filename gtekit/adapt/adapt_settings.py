@@ -42,11 +42,13 @@ class TrainingSettings:
 @dataclass
 class SelectionSettings:
     """WiSE-FT (Wortsman et al. 2022): the weight λ of the adapted model against the base, chosen on the
-    held-out pseudo-queries (dev), among those that keep the general tasks' dev average within
-    ``max_general_drop`` of the base's."""
+    held-out pseudo-queries (dev), among those whose general tasks' dev average drops by at most
+    ``max_general_drop`` with 95% confidence (the paired bootstrap interval of the change lies above
+    ``-max_general_drop``) and that lose no general task significantly by more than ``max_task_drop``."""
 
     weights: list[float] = field(default_factory=lambda: [0.5, 0.75, 1.0])  # λ = 0, the base, always a choice
     max_general_drop: float = 0.005  # on the 0-1 scale: half a point
+    max_task_drop: float | None = 0.01  # one point; None: no per-task check
     general_tasks: list[str] = field(default_factory=lambda: list(GENERAL_TASKS))
 
 

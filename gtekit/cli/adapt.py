@@ -15,7 +15,8 @@ Fine-tune MODEL on CORPUS without labelled queries and say, with evidence, wheth
   2. optionally, queries written by an LLM (--llm-url, any OpenAI-compatible endpoint);
   3. hard negatives mined in the corpus with MODEL (relative margin), then fine-tuning within the budget;
   4. WiSE-FT: the weight between MODEL and the fine-tuned model chosen on held-out pseudo-queries, keeping the
-     general tasks' dev average within --max-general-drop of MODEL's;
+     general tasks' dev average within --max-general-drop of MODEL's with 95% confidence and no general task
+     lost significantly by more than --max-task-drop;
   5. a report (DIR/report.md, .json, .png): before and after on the held-out queries, the general offline
      tasks and any --eval BEIR folders, each with a 95% paired bootstrap interval.
 
@@ -77,7 +78,13 @@ def add_parser(subcommands) -> argparse.ArgumentParser:
                            help="WiSE-FT weights λ to try; λ = 0 (the base) is always a candidate "
                                 "(default: 0.5,0.75,1)")
     selection.add_argument("--max-general-drop", type=float, default=0.5,
-                           help="the most the general tasks' dev average may drop, in points (default: 0.5)")
+                           help="the most the general tasks' dev average may drop, in points, with 95%% confidence "
+                                "(the paired bootstrap interval of its change must lie above minus this; "
+                                "default: 0.5)")
+    selection.add_argument("--max-task-drop", type=float, default=1.0,
+                           help="a λ that loses any general task's dev score significantly (paired bootstrap 95%% "
+                                "interval below 0) by more than this many points is not chosen; a negative "
+                                "value turns the check off (default: 1.0)")
     llm = parser.add_argument_group("synthetic queries (optional; nothing is called without --llm-url)")
     llm.add_argument("--llm-url", default=None, help="an OpenAI-compatible endpoint, e.g. http://localhost:8000/v1")
     llm.add_argument("--llm-model", default=None, help="the model name the endpoint serves")
@@ -123,7 +130,8 @@ def settings_from_args(args):
                                   max_seq_length=args.max_seq_length, lr=args.lr, temperature=args.temperature,
                                   relative_margin=args.relative_margin, distill_weight=args.distill_weight,
                                   seed=args.seed),
-        selection=SelectionSettings(weights=weights, max_general_drop=args.max_general_drop / 100),
+        selection=SelectionSettings(weights=weights, max_general_drop=args.max_general_drop / 100,
+                                    max_task_drop=args.max_task_drop / 100 if args.max_task_drop >= 0 else None),
         llm=llm)
 
 

@@ -111,7 +111,7 @@ def describe_dry_run(recipe: Recipe, shrunk: Recipe) -> list[str]:
                      "each" + (f", with {negatives} negatives from other pairs)" if negatives else ")"))
         lines.append(line)
     kept = ("loss.name", "loss.temperature", "data.alpha", "data.negatives_per_query", "model.pooling",
-            "train.lr", "train.bf16", "train.gradient_checkpointing", "train.zero_optimizer")
+            "train.lr", "train.precision", "train.gradient_checkpointing", "train.zero_optimizer")
     lines.append("kept: " + ", ".join(f"{key}={after[key]}" for key in kept if key in after))
     return lines
 

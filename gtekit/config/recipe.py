@@ -74,6 +74,15 @@ class Recompute(enum.StrEnum):
     SELECTIVE = "selective"  # keep the matmul outputs, recompute the element-wise rest: same results, less memory
 
 
+class Precision(enum.StrEnum):
+    """The arithmetic of training's matmuls (``gtekit.model.device.uses_bf16``)."""
+
+    AUTO = "auto"  # bf16 where the device has bf16 matrix units (CUDA compute capability >= 8; CPUs with
+    # AVX512-BF16 or AMX), else fp32: bf16 without them is emulated and slower than fp32
+    FP32 = "fp32"
+    BF16 = "bf16"  # bf16 autocast over fp32 weights (the optimizer's state stays fp32)
+
+
 class CurriculumKind(enum.StrEnum):
     """How the hard negatives a pair contributes change over training."""
 
@@ -220,7 +229,8 @@ class LossConfig:
     # continuing a contrastively trained model, start from the temperature it was trained with (all-MiniLM-L6-v2:
     # scale 20, τ = 0.05), or it is pushed away from what it learnt (docs/forgetting.md)
     distill_teacher: str = ""  # "": no distillation; "start": the model this run starts from; or a model name/folder
-    # sharing the student's vocabulary. Adds distill_weight · KL(teacher ‖ student) over in-batch similarities
+    # (one with its own vocabulary reads the batch's texts through its own tokenizer). Adds
+    # distill_weight · KL(teacher ‖ student) over in-batch similarities
     distill_weight: float = ranged(1.0, AT_LEAST_0)  # w; the term is w · τ_d² · KL (sentence-transformers'
     # DistillKLDivLoss), so next to a contrastive loss w = 1 / τ_d² (400 at τ_d = 0.05) weighs the plain KL
     distill_temperature: float = ranged(0.05, POSITIVE)  # τ_d of both similarity distributions
@@ -265,7 +275,9 @@ class TrainConfig:
     max_grad_norm: float = ranged(1.0, Range(0, note="0: no clipping"))
     loss_block_size: int = ranged(0, Range(0, note="0: all rows at once"))  # > 0 with chunk_size: loss and its
     # backward over this many rows at a time
-    bf16: bool = False  # bf16 autocast (CPU and CUDA)
+    precision: Precision = Precision.AUTO  # auto | fp32 | bf16 (autocast, CPU and CUDA); auto: bf16 only where the
+    # device has bf16 matrix units, else fp32; the run's choice is logged and kept in the model card
+    bf16: bool = False  # true: the same as precision bf16 (older recipes); the trainer sets it to the choice made
     gradient_checkpointing: bool = False  # recompute encoder activations in backward: less memory per chunk
     recompute: Recompute = Recompute.NONE  # none | selective (gradient_checkpointing recomputes everything)
     data_workers: int = ranged(1, Range(0, note="0: in the training process"))  # DataLoader processes that read
@@ -284,6 +296,11 @@ class TrainConfig:
     def __post_init__(self) -> None:
         check_device("train.device", self.device)
         self.recompute = parse_choice("train.recompute", self.recompute, Recompute)
+        self.precision = parse_choice("train.precision", self.precision, Precision)
+        if self.bf16 and self.precision is Precision.FP32:
+            raise ConfigError("train.bf16: true contradicts train.precision: fp32; set one of them")
+        if self.bf16:
+            self.precision = Precision.BF16
         check_ranges(self, "train")
 
 

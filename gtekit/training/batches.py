@@ -68,12 +68,16 @@ class PreparedBatch:
     step: int = 0  # the 0-based training step it is prepared for (a curriculum's negatives depend on it)
     text_ids: list[torch.Tensor] = field(default_factory=list)  # with BatchPreparer.text_ids: one (n,) int64 per
     # column, in the columns' order (the hard negatives pair-major); equal texts have equal ids
+    teacher_groups: list[list[Chunk]] = field(default_factory=list)  # with BatchPreparer.teacher_tokenizer: the
+    # same columns in the teacher's own tokens, chunked alike
 
     def pin_memory(self) -> PreparedBatch:
         """The same batch with its token tensors in pinned memory (the DataLoader calls this for CUDA)."""
-        groups = [[Chunk(chunk.indices, {k: v.pin_memory() for k, v in chunk.features.items()}) for chunk in group]
-                  for group in self.groups]
-        return replace(self, groups=groups)
+        def pinned(groups):
+            return [[Chunk(chunk.indices, {k: v.pin_memory() for k, v in chunk.features.items()}) for chunk in group]
+                    for group in groups]
+
+        return replace(self, groups=pinned(self.groups), teacher_groups=pinned(self.teacher_groups))
 
 
 @dataclass
@@ -90,6 +94,8 @@ class BatchPreparer:
     curriculum: EasyToHardNegatives | None = None  # None: each pair's first K negatives, as listed
     in_batch_only: frozenset[str] = frozenset()  # sources whose batches take no hard negatives (data.replay)
     text_ids: bool = False  # give every text an id (PreparedBatch.text_ids), for loss.mask_duplicates
+    teacher_tokenizer: Any = None  # a distillation teacher's own tokenizer (another vocabulary than the model's):
+    teacher_settings: EmbedderSettings | None = None  # the columns are tokenized for it too (teacher_groups)
 
     def columns(self, pairs: list[Pair], step: int = 0, source: str = "") -> list[tuple[list[str], str]]:
         """The batch as columns of (texts, kind): queries, positives and, if used, hard negatives (B·K)
@@ -113,15 +119,24 @@ class BatchPreparer:
         except ValueError as error:
             error.add_note(f"in source {source.name!r} ({source.path})")
             raise
-        groups = []
-        for texts, kind in columns:
-            tokenize = partial(tokenize_texts, self.tokenizer, self.settings, kind=kind, prefix=prefixes.get(kind))
-            groups.append(chunk_by_length(texts, self.chunk_size, tokenize) if self.chunk_size
-                          else [Chunk(torch.arange(len(texts)), tokenize(texts))])
+        groups = self._chunked(columns, self.tokenizer, self.settings, prefixes)
+        teacher_groups = []
+        if self.teacher_tokenizer is not None:  # the teacher's own prefixes, from its settings
+            teacher_groups = self._chunked(columns, self.teacher_tokenizer, self.teacher_settings, {})
         tokens = sum(int(chunk.features["attention_mask"].sum()) for group in groups for chunk in group)
         ids = [text_ids(texts) for texts, _ in columns] if self.text_ids else []
         return PreparedBatch(source.name, indices[self.part].tolist(), len(indices), groups, tokens, sampler_state,
-                             skipped, step, ids)
+                             skipped, step, ids, teacher_groups)
+
+    def _chunked(self, columns: list[tuple[list[str], str]], tokenizer, settings: EmbedderSettings,
+                 prefixes: dict[str, str]) -> list[list[Chunk]]:
+        """Each column tokenized by ``tokenizer`` and cut into chunks of similar length (one without chunk_size)."""
+        groups = []
+        for texts, kind in columns:
+            tokenize = partial(tokenize_texts, tokenizer, settings, kind=kind, prefix=prefixes.get(kind))
+            groups.append(chunk_by_length(texts, self.chunk_size, tokenize) if self.chunk_size
+                          else [Chunk(torch.arange(len(texts)), tokenize(texts))])
+        return groups
 
 
 class BatchStream(IterableDataset):

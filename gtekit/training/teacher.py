@@ -3,11 +3,14 @@ the guide of ``loss.guide_model``.
 
 :meth:`Teacher.distilled` turns the step's loss into ``loss + w · KL(teacher ‖ student)`` over in-batch
 similarities (``gtekit.losses.distillation``); a :class:`Guide`'s columns decide which in-batch candidates
-are false negatives (GISTEmbed, ``gtekit.losses.false_negatives.guided``). Both embed the batch's own token
-ids (they must share the student's vocabulary), in eval mode, chunk by chunk as the gradient cache does
-(:func:`frozen_columns`), and every rank's columns are gathered into the global batch, so each rank's loss
-rows see the same similarities as one process would. ``"start"`` is the model the run starts from
-(``model.name``, loaded afresh, so a resumed run keeps the same teacher or guide).
+are false negatives (GISTEmbed, ``gtekit.losses.false_negatives.guided``). Both embed the batch in eval mode,
+chunk by chunk as the gradient cache does (:func:`frozen_columns`), and every rank's columns are gathered into
+the global batch, so each rank's loss rows see the same similarities as one process would. A guide, and a
+teacher of the student's vocabulary, read the batch's own token ids; a teacher with another vocabulary (a
+larger model with its own tokenizer, such as all-mpnet-base-v2 for a MiniLM student) reads the same texts
+tokenized by its own tokenizer (``PreparedBatch.teacher_groups``, made where the batch is prepared).
+``"start"`` is the model the run starts from (``model.name``, loaded afresh, so a resumed run keeps the same
+teacher or guide).
 
 Depends on torch, the losses, ``training.batches``' layout and ``distributed``.
 """
@@ -24,7 +27,7 @@ from ..losses.distillation import with_distillation
 from ..model.embedder import Embedder
 from .batches import PreparedBatch
 from .distributed import ProcessGroup, gather_with_grad
-from .grad_cache import to_device
+from .grad_cache import Chunk, to_device
 
 
 def at_least_float32(x: Tensor) -> Tensor:
@@ -32,12 +35,13 @@ def at_least_float32(x: Tensor) -> Tensor:
     return x.to(torch.promote_types(x.dtype, torch.float32))
 
 
-def frozen_columns(model: Embedder, batch: PreparedBatch, group: ProcessGroup, bf16: bool = False) -> list[Tensor]:
-    """``model``'s global columns of ``batch`` without gradients, in the loss layout: q (N, H), d (N, H) and,
-    with hard negatives, (N, K, H)."""
+def frozen_columns(model: Embedder, groups: list[list[Chunk]], group: ProcessGroup,
+                   bf16: bool = False) -> list[Tensor]:
+    """``model``'s global columns of a batch's tokenized ``groups`` (one list of chunks per column) without
+    gradients, in the loss layout: q (N, H), d (N, H) and, with hard negatives, (N, K, H)."""
     columns = []
     with torch.no_grad(), torch.autocast(group.device.type, dtype=torch.bfloat16, enabled=bf16):
-        for chunks in batch.groups:
+        for chunks in groups:
             parts = [(chunk.indices, at_least_float32(model(to_device(chunk.features, group.device))))
                      for chunk in chunks]
             column = parts[0][1].new_empty(sum(len(rows) for _, rows in parts), parts[0][1].size(1))
@@ -54,13 +58,18 @@ class Teacher:
     """A frozen embedder whose in-batch similarities the student is pulled towards."""
 
     def __init__(self, model: Embedder, weight: float, temperature: float, group: ProcessGroup,
-                 bf16: bool = False) -> None:
+                 bf16: bool = False, own_tokens: bool = False) -> None:
         self.model = model.to(group.device).eval().requires_grad_(False)
         self.weight, self.temperature, self.group, self.bf16 = weight, temperature, group, bf16
+        self.own_tokens = own_tokens  # another vocabulary: it reads PreparedBatch.teacher_groups
 
     def columns(self, batch: PreparedBatch) -> list[Tensor]:
         """The teacher's global columns of ``batch`` in the loss layout: q (N, H), d (N, H), negatives (N, K, H)."""
-        return frozen_columns(self.model, batch, self.group, self.bf16)
+        if self.own_tokens and not batch.teacher_groups:
+            raise ValueError("loss.distill_teacher has its own vocabulary, but the batch holds no texts in its tokens "
+                             "(BatchPreparer(teacher_tokenizer=...))")
+        groups = batch.teacher_groups if self.own_tokens else batch.groups
+        return frozen_columns(self.model, groups, self.group, self.bf16)
 
     def distilled(self, loss: Callable[..., Tensor], batch: PreparedBatch) -> Callable[..., Tensor]:
         """``loss`` plus the weighted distillation term towards this batch's teacher similarities."""
@@ -76,27 +85,35 @@ class Guide:
 
     def columns(self, batch: PreparedBatch) -> list[Tensor]:
         """The guide's global columns of ``batch`` in the loss layout, as :meth:`Teacher.columns`."""
-        return frozen_columns(self.model, batch, self.group, self.bf16)
+        return frozen_columns(self.model, batch.groups, self.group, self.bf16)
 
 
-def load_frozen(option: str, name: str, recipe: Recipe, student: Embedder) -> Embedder:
+def shares_vocabulary(model: Embedder, student: Embedder) -> bool:
+    return model.tokenizer.get_vocab() == student.tokenizer.get_vocab()
+
+
+def load_frozen(option: str, name: str, recipe: Recipe, student: Embedder, own_tokens_allowed: bool = False
+                ) -> Embedder:
     """The model ``option`` (a ``loss.*`` key) names, in the student's precision: ``name``, or ``model.name`` for
-    ``"start"``; refuses one with another vocabulary."""
+    ``"start"``; one with another vocabulary is refused unless ``own_tokens_allowed``."""
     model = Embedder.load(recipe.model.name if name == "start" else name)
-    if model.tokenizer.get_vocab() != student.tokenizer.get_vocab():
+    if shares_vocabulary(model, student):
+        model.packing = student.packing  # the student's batch layout, so that both see the same rows
+    elif not own_tokens_allowed:
         raise ValueError(f"{option} {name!r} has another vocabulary than the student {recipe.model.name!r}; it "
                          "reads the student's token ids, so it must share them")
-    model.packing = student.packing  # the student's batch layout, so that both see the same rows
     return model.to(dtype=next(student.parameters()).dtype)  # float32, or float64 in tests
 
 
 def load_teacher(recipe: Recipe, student: Embedder, group: ProcessGroup) -> Teacher | None:
-    """The recipe's teacher, or None without ``loss.distill_teacher``."""
+    """The recipe's teacher, or None without ``loss.distill_teacher``; one with another vocabulary than the
+    student reads the batch in its own tokens."""
     name = recipe.loss.distill_teacher
     if not name:
         return None
-    model = load_frozen("loss.distill_teacher", name, recipe, student)
-    return Teacher(model, recipe.loss.distill_weight, recipe.loss.distill_temperature, group, recipe.train.bf16)
+    model = load_frozen("loss.distill_teacher", name, recipe, student, own_tokens_allowed=True)
+    return Teacher(model, recipe.loss.distill_weight, recipe.loss.distill_temperature, group, recipe.train.bf16,
+                   own_tokens=not shares_vocabulary(model, student))
 
 
 def load_guide(recipe: Recipe, student: Embedder, group: ProcessGroup) -> Guide | None:

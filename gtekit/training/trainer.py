@@ -30,6 +30,7 @@ from ..data.pairs import Pair
 from ..io.atomic import atomic_path
 from ..losses import get_loss, temperature_for
 from ..model.card_data import build_card
+from ..model.device import uses_bf16
 from ..model.embedder import Embedder
 from ..model.model_card import write_card
 from .batches import BatchLoader, BatchPreparer, BatchStream, PreparedBatch
@@ -98,6 +99,7 @@ class Trainer:
         self.output_dir = Path(cfg.output_dir)
         self.group = group if group is not None else init_process_group(cfg.device)
         self.device = self.group.device
+        cfg.bf16 = cfg.bf16 or uses_bf16(cfg.precision, self.device)  # every part below reads the choice
         per_rank = pairs_per_rank(cfg.batch_size, self.group.world_size)
         self.model = prepare_model(recipe, model, self.device)
         self.curriculum = negative_curriculum(recipe)
@@ -105,19 +107,23 @@ class Trainer:
         check_sources(data, self.sources)
         self.sampler = source_sampler(recipe, self.sources)
         self._sampler_state = self.sampler.state_dict()  # position after the last batch trained on
-        self.preparer = BatchPreparer(self.sources, self.model.tokenizer, self.model.settings,
-                                      self.group.local_slice(per_rank), cfg.chunk_size, data.negatives_per_query,
-                                      data.prefixes, self.curriculum,
-                                      frozenset(s.name for s in self.sources if is_replay(s)),
-                                      text_ids=recipe.loss.mask_duplicates)
         temperature = temperature_for(recipe.loss.name, recipe.loss.temperature)
         self.parts = trained_parts(self.model, temperature, self.device)
         engine = data_parallel(self.model, self.group, cfg.seed)
         self.optimizer = adamw((p for p in self.parts.parameters() if p.requires_grad), self.group, cfg.lr,
                                cfg.weight_decay, shard=cfg.zero_optimizer)
         self.scheduler = warmup_linear_decay(self.optimizer, cfg.steps, cfg.warmup_ratio)
+        objective = load_objective(recipe, self.model, self.group)
         self.step_parts = StepParts(engine, self.parts, self.optimizer, self.scheduler, get_loss(recipe.loss.name),
-                                    temperature, self.group, cfg, load_objective(recipe, self.model, self.group))
+                                    temperature, self.group, cfg, objective)
+        own_tokens = objective.teacher.model if objective.teacher and objective.teacher.own_tokens else None
+        self.preparer = BatchPreparer(self.sources, self.model.tokenizer, self.model.settings,
+                                      self.group.local_slice(per_rank), cfg.chunk_size, data.negatives_per_query,
+                                      data.prefixes, self.curriculum,
+                                      frozenset(s.name for s in self.sources if is_replay(s)),
+                                      text_ids=recipe.loss.mask_duplicates,
+                                      teacher_tokenizer=own_tokens.tokenizer if own_tokens else None,
+                                      teacher_settings=own_tokens.settings if own_tokens else None)
         self.step = 0
         self.validation = Validation(recipe.eval, self.output_dir)
         self.source_stats: dict[str, dict[str, float]] = {

@@ -4,12 +4,14 @@ report, resume after an interruption, and settings that changed refused."""
 import json
 import random
 
+import numpy as np
 import pytest
 
-from gtekit.adapt.adapt_run import STEPS, AdaptRun, adapt
+from gtekit.adapt.adapt_run import STEPS, AdaptRun, adapt, general_guard
 from gtekit.adapt.adapt_settings import AdaptSettings, SelectionSettings, TrainingSettings
 from gtekit.adapt.pair_set import PairSettings
 from gtekit.config import ConfigError
+from gtekit.evaluation.metrics.bootstrap import mean_of
 
 WORDS = ("index", "store", "vector", "passage", "query", "search", "model", "train", "batch", "token", "cache",
          "disk", "memory", "file", "folder", "network", "server", "client", "request", "answer", "score",
@@ -77,3 +79,52 @@ def test_adapt_end_to_end_then_resume(tmp_path, tiny_model_dir):
     settings.training.lr = 1e-4
     with pytest.raises(ConfigError, match="other settings"):
         AdaptRun(settings)
+
+
+def _values(means, spread=0.05, count=200, seed=0):
+    """Per-unit scores for each task, spread around the given means (each task's mean exactly as given)."""
+    rng = np.random.default_rng(seed)
+    out = {}
+    for name, mean in means.items():
+        noise = rng.normal(0, spread, count)
+        out[name] = mean + noise - noise.mean()
+    return out
+
+
+def _units(values):
+    return {name: mean_of(per_unit) for name, per_unit in values.items()}
+
+
+def test_general_guard_refuses_a_task_lost_significantly_even_when_the_average_holds():
+    base = _values({"a": 0.60, "b": 0.70})
+    # a gains 3 points, b loses 2.5: the average rises by a quarter point but b's loss is large and consistent
+    candidate = _units({"a": base["a"] + 0.03, "b": base["b"] - 0.025})
+    guard = general_guard(_units(base), candidate, SelectionSettings(max_general_drop=0.005, max_task_drop=0.01))
+    assert guard["average"] == pytest.approx(0.6525)
+    assert list(guard["lost"]) == ["b"] and guard["lost"]["b"] == pytest.approx(-0.025)
+    assert not guard["passed"]
+    assert general_guard(_units(base), candidate, SelectionSettings(max_task_drop=None))["passed"]
+    assert general_guard(_units(base), candidate, SelectionSettings(max_task_drop=0.03))["passed"]
+
+
+def test_general_guard_lets_a_small_or_uncertain_task_drop_pass_and_still_checks_the_average():
+    base = _values({"a": 0.60, "b": 0.70})
+    small = _units({"a": base["a"], "b": base["b"] - 0.004})  # significant but under one point
+    assert general_guard(_units(base), small, SelectionSettings())["passed"]
+    noise = np.random.default_rng(1).normal(0, 0.5, 200)
+    noisy = _units({"a": base["a"], "b": base["b"] - 0.015 + noise - noise.mean()})  # its interval spans 0
+    guard = general_guard(_units(base), noisy, SelectionSettings(max_general_drop=1.0))
+    assert guard["tasks"]["b"]["low"] < 0 < guard["tasks"]["b"]["high"] and guard["passed"]
+    lower = _units({"a": base["a"] - 0.008, "b": base["b"] - 0.008})  # each task under a point, the average not
+    assert not general_guard(_units(base), lower, SelectionSettings(max_general_drop=0.005))["passed"]
+
+
+def test_general_guard_wants_the_average_within_the_drop_with_confidence_not_only_on_average():
+    """A point average at the base's, with an interval reaching below −max_general_drop, is not enough."""
+    base = _values({"a": 0.60, "b": 0.70}, count=40)
+    noise = np.random.default_rng(2).normal(0, 0.3, (2, 40))
+    uncertain = _units({"a": base["a"] + noise[0] - noise[0].mean(), "b": base["b"] + noise[1] - noise[1].mean()})
+    guard = general_guard(_units(base), uncertain, SelectionSettings(max_general_drop=0.005))
+    assert guard["average"] == pytest.approx(0.65) and guard["change"]["delta"] == pytest.approx(0.0, abs=1e-12)
+    assert guard["change"]["low"] < -0.005 and not guard["passed"]
+    assert general_guard(_units(base), uncertain, SelectionSettings(max_general_drop=0.5))["passed"]

@@ -33,12 +33,20 @@ def test_yaml_and_overrides(tmp_path):
     ("trian.lr=1", "unknown key 'trian'; valid keys: model, data, loss, train"),
     ("train.steps=ten", "train.steps: expected int, got 'ten'"),
     ("train.bf16=1", "train.bf16: expected bool"),
+    ("train.precision=fp16", "train.precision: unknown value 'fp16'"),
     ("data.sources=a.jsonl", "data.sources: expected list of str"),
     ("noequals", "not of the form"),
 ])
 def test_bad_overrides_name_the_key(override, message):
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace("[", r"\[")):
         load_recipe(None, [override])
+
+
+def test_precision_defaults_to_auto_and_bf16_is_its_older_name():
+    assert load_recipe(None, []).train.precision == "auto"
+    assert load_recipe(None, ["train.bf16=true"]).train.precision == "bf16"
+    with pytest.raises(ConfigError, match=r"train\.bf16: true contradicts train\.precision: fp32"):
+        load_recipe(None, ["train.precision=fp32", "train.bf16=true"])
 
 
 def test_bad_yaml_files(tmp_path):

@@ -95,11 +95,16 @@ def test_hard_negative_curriculum_across_ranks_equals_one_process(no_dropout_mod
                                    "data.negatives_per_query=2", "data.curriculum={kind: easy_to_hard, pool: 5}")
 
 
-def test_distillation_across_ranks_equals_one_process(no_dropout_model, sources, tmp_path):
-    """The teacher's columns are gathered like the student's: each rank's rows see the whole batch's similarities."""
-    from tests.helpers import write_start_and_trained
+@pytest.mark.parametrize("vocabulary", ["the-students", "its-own"])
+def test_distillation_across_ranks_equals_one_process(vocabulary, no_dropout_model, sources, tmp_path):
+    """The teacher's columns are gathered like the student's: each rank's rows see the whole batch's similarities,
+    whether the teacher reads the student's token ids or the texts through its own tokenizer."""
+    from tests.helpers import write_other_vocabulary_model, write_start_and_trained
 
-    _, teacher = write_start_and_trained(tmp_path / "teacher")
+    if vocabulary == "its-own":
+        teacher = write_other_vocabulary_model(tmp_path / "teacher")
+    else:
+        _, teacher = write_start_and_trained(tmp_path / "teacher")
     assert_two_processes_equal_one(no_dropout_model, sources, tmp_path, "loss.name=gte", "loss.temperature=0.05",
                                    "train.chunk_size=3", "data.negatives_per_query=2", "train.loss_block_size=3",
                                    f"loss.distill_teacher={teacher}", "loss.distill_weight=0.5",

@@ -14,7 +14,7 @@ from gtekit.config import ConfigError, load_recipe
 from gtekit.training.batches import text_ids
 from gtekit.training.objective import Objective
 from gtekit.training.trainer import Trainer
-from tests.helpers import write_duplicate_pairs, write_start_and_trained
+from tests.helpers import write_duplicate_pairs, write_other_vocabulary_model, write_start_and_trained
 
 MATRYOSHKA = ["loss.matryoshka_dims=[32, 16, 8]", "loss.matryoshka_weights=[1, 0.5, 2]"]
 
@@ -27,6 +27,11 @@ def pairs(tmp_path):
 @pytest.fixture
 def guide(tmp_path):
     return write_start_and_trained(tmp_path / "guide")[1]
+
+
+@pytest.fixture
+def other_vocabulary(tmp_path):
+    return write_other_vocabulary_model(tmp_path / "other-vocabulary")
 
 
 def make_recipe(model_dir, pairs, output_dir, *extra):
@@ -45,14 +50,19 @@ def no_dropout(model_dir) -> Embedder:
     return model
 
 
-@pytest.mark.parametrize("setting", ["matryoshka", "mask-duplicates-guide-teacher-matryoshka"])
-def test_gradient_cache_and_row_blocks_train_like_one_big_batch(tiny_model_dir, pairs, guide, tmp_path, setting):
+@pytest.mark.parametrize("setting", ["matryoshka", "mask-duplicates-guide-teacher-matryoshka",
+                                     "teacher-with-its-own-vocabulary"])
+def test_gradient_cache_and_row_blocks_train_like_one_big_batch(tiny_model_dir, pairs, guide, other_vocabulary,
+                                                               tmp_path, setting):
     """With dropout off, float64: the cache's backward gets the gradient of the whole loss (every prefix, every
-    mask, the teacher's term) with respect to the full embeddings."""
+    mask, the teacher's term) with respect to the full embeddings; a teacher with another tokenizer is chunked
+    on its own tokens."""
     extra = list(MATRYOSHKA)
-    if setting != "matryoshka":
+    if setting == "mask-duplicates-guide-teacher-matryoshka":
         extra += ["loss.mask_duplicates=true", f"loss.guide_model={guide}", "loss.guide_margin=0.02",
                   f"loss.distill_teacher={guide}", "loss.distill_weight=2"]
+    elif setting == "teacher-with-its-own-vocabulary":
+        extra += [f"loss.distill_teacher={other_vocabulary}", "loss.distill_weight=400"]
 
     def run(*levers):
         trainer = Trainer(make_recipe(tiny_model_dir, pairs, tmp_path / f"run-{len(levers)}", *extra, *levers),
@@ -153,6 +163,32 @@ def test_a_guide_with_another_vocabulary_is_refused(tiny_model_dir, pairs, tmp_p
     (other / "tokenizer.json").write_text(json.dumps(tokenizer))
     with pytest.raises(ValueError, match=r"loss.guide_model .* has another vocabulary than the student"):
         Trainer(make_recipe(tiny_model_dir, pairs, tmp_path / "run", f"loss.guide_model={other}"))
+
+
+def test_a_teacher_with_its_own_vocabulary_embeds_the_batch_from_its_own_tokens(tiny_model_dir, pairs,
+                                                                              other_vocabulary, tmp_path):
+    """The teacher's columns are what the teacher embeds from the batch's texts through its own tokenizer and
+    prefixes, in the batch's row order, whatever the chunking; the student still reads its own tokens."""
+    trainer = Trainer(make_recipe(tiny_model_dir, pairs, tmp_path / "run", "train.chunk_size=3",
+                                  f"loss.distill_teacher={other_vocabulary}"))
+    teacher = trainer.step_parts.objective.teacher
+    assert teacher.own_tokens
+    batch = trainer.batches.next()
+    trainer.batches.close()
+    rows = [json.loads(line) for line in pairs.read_text().splitlines()]
+    pairs_ = [rows[i] for i in batch.rows]
+    columns = [([p["query"] for p in pairs_], "query"), ([p["positive"] for p in pairs_], "document"),
+               ([n for p in pairs_ for n in p["negatives"][:2]], "document")]
+    reference = Embedder.load(other_vocabulary).eval()
+    with torch.no_grad():
+        expected = [reference(reference.tokenize(texts, kind)) for texts, kind in columns]
+    got = teacher.columns(batch)
+    torch.testing.assert_close(got[0], expected[0], rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(got[1], expected[1], rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(got[2], expected[2].view(8, 2, -1), rtol=1e-5, atol=1e-6)
+    student_ids = {int(t) for chunk in batch.groups[0] for t in chunk.features["input_ids"].flatten()}
+    teacher_ids = {int(t) for chunk in batch.teacher_groups[0] for t in chunk.features["input_ids"].flatten()}
+    assert max(teacher_ids) < len(reference.tokenizer) < max(student_ids)
 
 
 def test_text_ids_are_equal_for_equal_texts_only():

@@ -48,7 +48,7 @@ def test_recipe_follows_the_paper(path):
     recipe = load_recipe(path)
     assert recipe.loss.name == "gte" and recipe.loss.temperature == 0.01  # Eq. 5-6, τ = 0.01
     assert recipe.model.pooling == "mean" and recipe.data.alpha == 0.5 and recipe.train.warmup_ratio == 0.05
-    assert recipe.train.bf16 and recipe.train.zero_optimizer and recipe.train.chunk_size > 0
+    assert recipe.train.precision == "bf16" and recipe.train.zero_optimizer and recipe.train.chunk_size > 0
     if stage == "pretrain":  # section 3.4 and Table 3
         assert recipe.model.name == encoder
         assert recipe.train.batch_size == 16384 and recipe.train.lr == pretrain_lr
