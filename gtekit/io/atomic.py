@@ -31,6 +31,15 @@ def atomic_path(path: Path) -> Iterator[Path]:
         _remove(tmp)
 
 
+def remove_leftovers(folder: Path, names: tuple[str, ...]) -> list[Path]:
+    """Delete the temporary copies (``.tmp-PID-NAME``) of ``names`` in ``folder`` that a killed write left
+    (a SIGKILL skips :func:`atomic_path`'s clean-up); none is ever valid. Returns what was deleted."""
+    leftovers = [path for name in names for path in Path(folder).glob(f".tmp-*-{name}")]
+    for path in leftovers:
+        _remove(path)
+    return leftovers
+
+
 def _remove(path: Path) -> None:
     if path.is_dir() and not path.is_symlink():
         shutil.rmtree(path)

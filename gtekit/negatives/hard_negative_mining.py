@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..io.atomic import atomic_path
+from ..io.atomic import atomic_path, remove_leftovers
 from ..io.embedding_store import EncodedShards
 from .candidate_search import SearchSettings, search
 from .encode_store import DEFAULT_CHUNK_SIZE, encode_store, store_fingerprint
@@ -65,6 +65,7 @@ def mine_hard_negatives(model, pair_files: Sequence[str | Path], out_dir: str | 
     inputs = read_mining_inputs(pair_files, corpus_file, corpus_field=corpus_field, skip_invalid=skip_invalid)
     _check_depth(rules, search_settings)
     out = Path(out_dir)
+    remove_leftovers(out, (RUN, TRIPLES))  # a killed run's half-written files
     seconds["read"] = _lap(began)
 
     began = time.perf_counter()

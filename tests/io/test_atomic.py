@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gtekit.io.atomic import atomic_path
+from gtekit.io.atomic import atomic_path, remove_leftovers
 
 
 def test_file_is_replaced_only_on_success(tmp_path):
@@ -27,3 +27,13 @@ def test_folder_is_replaced_whole(tmp_path):
         tmp.mkdir()
         (tmp / "weights").write_text("w")
     assert sorted(p.name for p in target.iterdir()) == ["weights"]
+
+
+def test_leftovers_of_a_killed_write_are_removed_and_nothing_else(tmp_path):
+    (tmp_path / ".tmp-123-run.parquet").write_bytes(b"half")
+    (tmp_path / ".tmp-9-triples.jsonl").mkdir()
+    (tmp_path / "run.parquet").write_bytes(b"whole")
+    (tmp_path / ".tmp-5-other.json").write_text("{}")
+    removed = remove_leftovers(tmp_path, ("run.parquet", "triples.jsonl"))
+    assert sorted(p.name for p in removed) == [".tmp-123-run.parquet", ".tmp-9-triples.jsonl"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".tmp-5-other.json", "run.parquet"]
