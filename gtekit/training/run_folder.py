@@ -26,6 +26,7 @@ from typing import Any
 import yaml
 
 from ..config import ConfigError, Recipe
+from ..io.atomic import remove_leftovers as remove_temporary_copies
 from .train_log import LOG_FILE
 
 logger = logging.getLogger(__name__)
@@ -85,11 +86,7 @@ def remove_leftovers(output_dir: Path) -> list[Path]:
     """Delete the temporary copies (``.tmp-PID-NAME``) of the model, best model, recipe, sources and curves that
     writes cut short by a crash left; none is ever valid (``checkpoint.remove_temporary_checkpoints`` does the
     same for checkpoints)."""
-    leftovers = []
-    for name in ("model", "best_model", RECIPE_FILE, SOURCES_FILE, CURVES_FILE):
-        for path in output_dir.glob(f".tmp-*-{name}"):
-            shutil.rmtree(path) if path.is_dir() else path.unlink()
-            leftovers.append(path)
+    leftovers = remove_temporary_copies(output_dir, ("model", "best_model", RECIPE_FILE, SOURCES_FILE, CURVES_FILE))
     for path in leftovers:
         logger.warning("removed %s, left by an interrupted write", path)
     return leftovers
