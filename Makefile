@@ -29,7 +29,7 @@ $(VENV)/.installed-test: requirements/test.lock $(VENV)/.installed
 install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test
 
-## quickstart: GTE's stages on offline data (pre-train, mine, fine-tune, merge on dev, compare on test), ~15 min
+## quickstart: GTE's stages on offline data (pre-train, mine, fine-tune, merge on dev, compare on test), ~22 min
 quickstart: $(VENV)/.installed
 	$(BIN)/gtekit run recipes/quickstart.yaml
 

@@ -1,6 +1,6 @@
 """The README's quickstart numbers: ``gtekit run recipes/quickstart.yaml`` from scratch, timed, with its table.
 
-    python -m benchmarks.quickstart                      # ~15 min on 2 cores; writes docs/results/quickstart.json
+    python -m benchmarks.quickstart                      # ~22 min on 2 cores; writes docs/results/quickstart.json
     python -m benchmarks.quickstart --from runs/gte-quickstart --time-log time.txt   # publish a finished run
     python -m benchmarks.quickstart --from DIR --memory benchmarks/results/quickstart-memory-X.json
 

@@ -168,6 +168,8 @@ def test_the_quickstart_pipeline_resolves_to_the_paper_table_9_comparison():
         basefinetune.settings.train, output_dir=finetune.settings.train.output_dir)
     assert finetune.settings.data.negatives_per_query == mine.settings.num_negatives
     assert pretrain.settings.loss.temperature == 0.05  # the base model's own τ, chosen on dev (docs/forgetting.md)
+    assert pretrain.settings.loss.distill_teacher == "all-MiniLM-L6-v2" and pretrain.settings.loss.distill_weight == 400
+    assert finetune.settings.loss == basefinetune.settings.loss == pretrain.settings.loss  # every stage distils too
     assert merge.settings.start == "all-MiniLM-L6-v2" and merge.settings.trained == "runs/elsewhere/finetune/model"
     assert merge.settings.tasks == compare.settings.tasks and compare.settings.split == "test"
     assert [(m.label, m.model) for m in compare.settings.models] == [
