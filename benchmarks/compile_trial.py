@@ -24,7 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from gtekit.io.atomic import atomic_path
+from .report import write_json_atomic
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -75,8 +75,7 @@ def main(argv: list[str] | None = None) -> dict:
                                              "compiled_faster_end_to_end")}, indent=2))
     inductor_cache.cleanup()
     if args.out:
-        with atomic_path(args.out) as tmp:
-            tmp.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+        write_json_atomic(args.out, record)
     return record
 
 
